@@ -7,7 +7,7 @@
 #ifndef SBX_CONTEXT_H
 #define SBX_CONTEXT_H
 
-#include <linux/limits.h>
+#include <limits.h>
 
 #include "caps.h"
 #include "cgroup.h"

@@ -7,7 +7,7 @@
  */
 #include <cjson/cJSON.h>
 #include <fcntl.h>
-#include <linux/limits.h>
+#include <limits.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
