@@ -26,7 +26,7 @@
 
 #include "context.h"
 #include "io.h"
-#include "limits.h"
+#include "rlimits.h"
 #include "mount.h"
 #include "ns.h"
 #include "util.h"

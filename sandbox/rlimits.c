@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * limits.c - rlimits of the job process, planned in the parent, set in the child.
+ * rlimits.c - rlimits of the job process, planned in the parent, set in the child.
  */
-#include "limits.h"
+#include "rlimits.h"
 #include "util.h"
 
 /* Never above the hard limit we were given: raising it needs CAP_SYS_RESOURCE, which a

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * limits.h - per-process resource limits (rlimits). Whole-job limits (memory, pids, CPU) live in
+ * rlimits.h - per-process resource limits (rlimits). Whole-job limits (memory, pids, CPU) live in
  * the cgroup; rlimits cover what cgroups do not: core dumps, open files, file size, stack, and a
  * CPU-time backstop should the supervisor's CPU check ever be late.
  */
-#ifndef SBX_LIMITS_H
-#define SBX_LIMITS_H
+#ifndef SBX_RLIMITS_H
+#define SBX_RLIMITS_H
 
 #include <sys/resource.h>
 
