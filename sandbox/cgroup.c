@@ -385,6 +385,11 @@ void cg_job_close_fds(struct cg_job *job)
 }
 
 /* Runs in the child after clone: syscalls only. "0" means the writing process itself. */
+int cg_job_clone_fd(const struct cg_job *job)
+{
+	return job->root && job->root->ops == &cg_v2_ops && job->n == 1 ? job->dir_fd[0] : -1;
+}
+
 int cg_job_join(const struct cg_job *job)
 {
 	for (unsigned i = 0; i < job->n; i++) {

@@ -87,6 +87,9 @@ static inline int cg_job_create(struct cg_root *root, const struct sbx_limits *l
 /* Child: move the calling process into every leaf (writes "0" to each cgroup.procs). */
 int cg_job_join(const struct cg_job *job);
 
+/* The leaf to clone a job straight into (CLONE_INTO_CGROUP), or -1 where the API has none (v1). */
+int cg_job_clone_fd(const struct cg_job *job);
+
 /* Shared helpers for the backends (cgroup.c). */
 void cg_job_init(struct cg_job *job);
 void cg_job_close_fds(struct cg_job *job);

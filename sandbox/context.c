@@ -36,9 +36,11 @@ int sbx_context_new(const struct sbx_config *cfg, struct sbx_context **ret, stru
 	if (!cfg)
 		cfg = &defaults;
 	ctx->online_cpus = cpus > 0 ? (unsigned)cpus : 1;
-	r = profile_find_dir(cfg->profile_dir, dir, sizeof(dir), err);
+	r = make_stage(ctx, err);
 	if (r >= 0)
-		r = profile_load(dir, &ctx->profile, err);
+		r = profile_find_dir(cfg->profile_dir, dir, sizeof(dir), err);
+	if (r >= 0)
+		r = profile_load(dir, SBX_RUN_DIR, &ctx->profile, err);
 	if (r >= 0) {
 		r = cg_root_open(&ctx->cg, cfg->cgroup_parent ? cfg->cgroup_parent : "sandboxd",
 				 cfg->cgroup_version, err);
@@ -48,8 +50,6 @@ int sbx_context_new(const struct sbx_config *cfg, struct sbx_context **ret, stru
 		r = caps_plan_init(&ctx->caps, err);
 	if (r >= 0)
 		r = net_plan_init(&ctx->net, err);
-	if (r >= 0)
-		r = make_stage(ctx, err);
 	if (r < 0) {
 		sbx_context_free(ctx);
 		return r;

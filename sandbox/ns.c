@@ -16,12 +16,13 @@
 #include "ns.h"
 #include "util.h"
 
-static int clone3_fork(unsigned long flags, int *ret_pidfd)
+static int clone3_fork(unsigned long flags, int cgroup_fd, int *ret_pidfd)
 {
 	struct clone_args args;
 
 	memset(&args, 0, sizeof(args));
-	args.flags = flags | CLONE_PIDFD;
+	args.flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+	args.cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0;
 	args.pidfd = (uint64_t)(uintptr_t)ret_pidfd;
 	args.exit_signal = SIGCHLD;
 	return (int)syscall(SYS_clone3, &args, sizeof(args));
@@ -33,10 +34,11 @@ static int clone_fork(unsigned long flags, int *ret_pidfd)
 	return (int)syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, NULL, ret_pidfd, NULL, 0);
 }
 
-int ns_clone(unsigned long flags, int *ret_pidfd)
+int ns_clone(unsigned long flags, int cgroup_fd, int *ret_pidfd, bool *ret_in_cgroup)
 {
-	int pid = clone3_fork(flags, ret_pidfd);
+	int pid = clone3_fork(flags, cgroup_fd, ret_pidfd);
 
+	*ret_in_cgroup = pid >= 0 && cgroup_fd >= 0;
 	if (pid < 0 && (errno == ENOSYS || errno == E2BIG))
 		pid = clone_fork(flags, ret_pidfd);
 	return pid < 0 ? -errno : pid;

@@ -172,8 +172,8 @@ static int parse_identity(const cJSON *root, struct sbx_profile *p, struct sbx_e
 	return 0;
 }
 
-static int parse_profile(const cJSON *root, const char *dir, struct sbx_profile *p,
-			 struct sbx_error *err)
+static int parse_profile(const cJSON *root, const char *dir, const char *cache_dir,
+			 struct sbx_profile *p, struct sbx_error *err)
 {
 	const cJSON *limits = cJSON_GetObjectItemCaseSensitive(root, "limits");
 	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, "seccomp");
@@ -201,10 +201,11 @@ static int parse_profile(const cJSON *root, const char *dir, struct sbx_profile 
 	if (!cJSON_IsString(sec) || strchr(sec->valuestring, '/'))
 		return sbx_err_msg(err, EINVAL, "seccomp: must name a file beside the profile");
 	snprintf(path, sizeof(path), "%s/security/%s", dir, sec->valuestring);
-	return seccomp_compile_file(path, &p->seccomp, err);
+	return seccomp_compile_cached(path, cache_dir, &p->seccomp, err);
 }
 
-int profile_load(const char *dir, struct sbx_profile *ret, struct sbx_error *err)
+int profile_load(const char *dir, const char *cache_dir, struct sbx_profile *ret,
+		 struct sbx_error *err)
 {
 	_cleanup_(cJSON_Deletep) cJSON *root = NULL;
 	char path[PATH_MAX];
@@ -215,7 +216,7 @@ int profile_load(const char *dir, struct sbx_profile *ret, struct sbx_error *err
 	r = read_json(path, &root, err);
 	if (r < 0)
 		return r;
-	r = parse_profile(root, dir, ret, err);
+	r = parse_profile(root, dir, cache_dir, ret, err);
 	if (r < 0) {
 		profile_done(ret);
 		return sbx_err_prefix(err, r, "%s", path);

@@ -24,7 +24,9 @@ struct sbx_profile {
 
 /* Find the profile directory: explicit, $SANDBOXD_PROFILE_DIR, next to the binary, installed. */
 int profile_find_dir(const char *explicit_dir, char *buf, size_t size, struct sbx_error *err);
-int profile_load(const char *dir, struct sbx_profile *ret, struct sbx_error *err);
+/* cache_dir: where compiled seccomp programs are kept (NULL: compile every time). */
+int profile_load(const char *dir, const char *cache_dir, struct sbx_profile *ret,
+		 struct sbx_error *err);
 void profile_done(struct sbx_profile *p);
 
 /* Requested limits (0 = default) -> effective limits; EINVAL naming the limit above its cap. */

@@ -62,6 +62,7 @@ struct job {
 	const char *path_env; /* PATH= of envp, for the program lookup */
 	uint64_t *steps;      /* shared page: step timestamps written by the children */
 	int pidfd;
+	bool in_cgroup; /* cloned straight into the leaf (v2): no join needed */
 	/* supervision */
 	struct io_capture out, err;
 	enum kill_reason killed;
@@ -207,7 +208,8 @@ static _Noreturn void child_init(struct job *j)
 	/* If the supervisor dies, so does the job. Non-dumpable: no ptrace, no /proc/1/mem. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	prctl(PR_SET_DUMPABLE, 0);
-	CHILD_STEP(j, SBX_STEP_CGROUP, "join cgroup", cg_job_join(&j->cg));
+	if (!j->in_cgroup)
+		CHILD_STEP(j, SBX_STEP_CGROUP, "join cgroup", cg_job_join(&j->cg));
 	CHILD_STEP(j, SBX_STEP_CGROUP, "cgroup namespace", ns_enter_cgroup());
 	CHILD_STEP(j, SBX_STEP_CGROUP, "stdio", io_child_setup(&j->io, j->report[1]));
 	j->report_fd = 3;
@@ -527,7 +529,7 @@ static int job_start(struct job *j, struct sbx_result *res, struct sbx_error *er
 	int pid;
 
 	j->start_ns = sbx_now_ns();
-	pid = ns_clone(NS_CLONE_FLAGS, &j->pidfd);
+	pid = ns_clone(NS_CLONE_FLAGS, cg_job_clone_fd(&j->cg), &j->pidfd, &j->in_cgroup);
 	if (pid == 0)
 		child_init(j);
 	if (pid < 0)

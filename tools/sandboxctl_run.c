@@ -26,6 +26,7 @@ struct run_opts {
 	const char *env[MAX_ENV + 1];
 	size_t n_env;
 	bool json;
+	bool timings;
 };
 
 enum {
@@ -49,6 +50,7 @@ enum {
 	OPT_CGROUP_PARENT,
 	OPT_CGROUP_VERSION,
 	OPT_HELP,
+	OPT_TIMINGS,
 };
 
 static const struct option long_opts[] = {
@@ -72,6 +74,7 @@ static const struct option long_opts[] = {
 	{ "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
 	{ "cgroup-version", required_argument, NULL, OPT_CGROUP_VERSION },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "timings", no_argument, NULL, OPT_TIMINGS },
 	{ 0 },
 };
 
@@ -90,6 +93,8 @@ static const char usage_text[] =
 	"  --tmpfs-size SIZE     size of /tmp;  --nofile N  open files;  --fsize SIZE  file size\n"
 	"  --cpus N              CPU bandwidth (e.g. 0.5, 2)\n"
 	"  --json                print the whole result as JSON instead of streaming\n"
+	"  --timings             print the time each setup step took, on stderr\n"
+	"  --timings             print the time each setup step took, on stderr\n"
 	"Limits left out take the security profile's defaults; values above its caps are refused.\n"
 	"Exit status: the program's; 128+signal when killed; 125 sandbox failure; 2 usage error.\n";
 
@@ -208,6 +213,9 @@ static int parse_other(struct run_opts *o, int opt, char *arg)
 			return ctl_usage_error("--cgroup-version '%s': expected 1 or 2", arg);
 		o->cfg.cgroup_version = atoi(arg);
 		return 0;
+	case OPT_TIMINGS:
+		o->timings = true;
+		return 0;
 	case OPT_HELP:
 		fputs(usage_text, stdout);
 		exit(0);
@@ -309,11 +317,38 @@ static void print_verdict(const struct sbx_result *r)
 	fputc('\n', stderr);
 }
 
+static const char *const step_labels[_SBX_STEP_MAX] = {
+	[SBX_STEP_PLAN] = "plan", [SBX_STEP_CLONE] = "clone", [SBX_STEP_CGROUP] = "cgroup+stdio",
+	[SBX_STEP_MOUNTS] = "mounts+pivot", [SBX_STEP_NET] = "hostname+lo", [SBX_STEP_FORK] = "fork",
+	[SBX_STEP_CREDS] = "credentials", [SBX_STEP_EXEC] = "seccomp", [SBX_STEP_EXITED] = "program",
+	[SBX_STEP_TEARDOWN] = "teardown",
+};
+
+/* Each step's cost: from the previous step reached to this one. */
+static void print_timings(const struct sbx_result *r)
+{
+	unsigned long long prev = r->step_ns[SBX_STEP_PLAN];
+
+	fprintf(stderr, "sandboxctl: timings_us");
+	for (int s = SBX_STEP_PLAN + 1; s < _SBX_STEP_MAX; s++) {
+		if (!r->step_ns[s])
+			continue;
+		/* A child's clock can run ahead of the parent's mark for clone: count that as 0. */
+		fprintf(stderr, " %s=%llu", step_labels[s],
+			r->step_ns[s] > prev ? (r->step_ns[s] - prev) / 1000 : 0);
+		if (r->step_ns[s] > prev)
+			prev = r->step_ns[s];
+	}
+	fprintf(stderr, " total=%llu\n", (prev - r->step_ns[SBX_STEP_PLAN]) / 1000);
+}
+
 static int print_result(const struct run_opts *o, const struct sbx_result *res)
 {
 	char *json = NULL;
 	struct sbx_error err = { 0 };
 
+	if (o->timings)
+		print_timings(res);
 	if (!o->json) {
 		print_verdict(res);
 		return exit_status(res);
