@@ -94,7 +94,6 @@ static const char usage_text[] =
 	"  --cpus N              CPU bandwidth (e.g. 0.5, 2)\n"
 	"  --json                print the whole result as JSON instead of streaming\n"
 	"  --timings             print the time each setup step took, on stderr\n"
-	"  --timings             print the time each setup step took, on stderr\n"
 	"Limits left out take the security profile's defaults; values above its caps are refused.\n"
 	"Exit status: the program's; 128+signal when killed; 125 sandbox failure; 2 usage error.\n";
 
