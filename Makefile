@@ -4,7 +4,7 @@
 #   make deps       install missing Debian packages (quiet and quick when all are present)
 #   make test       deps, build, then every test (unit + ASan/UBSan, jail, attack suite, cgroup v2)
 #   make bench      per-job latency against native runs
-#   make run        build and start a demo on the embedded host rootfs
+#   make run        build, check this host, and run a first job on the embedded host rootfs
 #   make format     clang-format every C file
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -91,9 +91,15 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench/run
 
+# Until the HTTP service lands, "run" shows the jail itself: the host check and one job.
 run: deps
 	@$(MAKE) --no-print-directory all
-	@tests/demo
+	@build/sandboxctl check
+	@echo
+	@echo '$$ build/sandboxctl run -- python3 -c "import os; print(os.getuid())"'
+	@build/sandboxctl run -- python3 -c 'import os; print(os.getuid())'
+	@echo
+	@echo "Try: build/sandboxctl run --json --memory 64M --cpu-time 1s -- python3 -c 'print(1)'"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
