@@ -365,6 +365,14 @@ int cg_kill_procs(int dir_fd, struct sbx_error *err)
 	return killed;
 }
 
+bool cg_is_empty(int dir_fd)
+{
+	char c;
+	_cleanup_close_ int fd = openat(dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+
+	return fd >= 0 && read(fd, &c, 1) == 0;
+}
+
 void cg_job_init(struct cg_job *job)
 {
 	memset(job, 0, sizeof(*job));
@@ -467,10 +475,13 @@ void cg_root_close(struct cg_root *root)
 {
 	if (!root || !root->ops)
 		return;
-	/* EBUSY is fine: another sandboxctl may still have jobs below the shared parent. */
+	/*
+	 * Whoever created the shared parent may have exited while we still used it: the last one
+	 * out removes it. EBUSY is fine (another sandboxctl or sandboxd still has jobs below it),
+	 * and a process that finds it gone re-creates it (cg_leaf_make).
+	 */
 	for (unsigned i = root->n_dirs; i-- > 0;) {
-		if (root->dirs[i].created)
-			rmdir(root->dirs[i].path);
+		rmdir(root->dirs[i].path);
 		root->dirs[i].created = false;
 	}
 	if (root->ops->close)

@@ -137,6 +137,8 @@ int cg_read_key_u64(int dir_fd, const char *file, const char *key, uint64_t *ret
 		    struct sbx_error *err);
 /* SIGKILL every pid listed in dir_fd/cgroup.procs. Returns how many were signalled. */
 int cg_kill_procs(int dir_fd, struct sbx_error *err);
+/* No task in this cgroup (one read of cgroup.procs). */
+bool cg_is_empty(int dir_fd);
 /* Sleep a little, growing from 50 us to 5 ms: short waits stay cheap, long ones don't spin. */
 void cg_backoff(unsigned *step);
 

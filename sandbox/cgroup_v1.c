@@ -188,6 +188,14 @@ static bool v1_is_frozen(int fd)
  * stops every member (and anything it forks), so one pass over cgroup.procs gets them all;
  * the SIGKILLs are delivered when we thaw (runc's signalAllProcesses does the same).
  */
+static bool v1_is_empty(const struct cg_job *job)
+{
+	for (unsigned i = 0; i < job->n; i++)
+		if (!cg_is_empty(job->dir_fd[i]))
+			return false;
+	return true;
+}
+
 static int v1_kill(const struct cg_job *job, struct sbx_error *err)
 {
 	unsigned long long deadline = sbx_now_ns() + V1_FREEZE_TIMEOUT_NS;
@@ -230,8 +238,11 @@ static int v1_destroy(struct cg_job *job, struct sbx_error *err)
 {
 	int r = 0, k;
 
-	/* Tasks can only be inside once every cgroup.procs was opened. */
-	if (job->n && job->procs_fd[job->n - 1] >= 0)
+	/*
+	 * Tasks can only be inside once every cgroup.procs was opened. After a normal end the
+	 * pid namespace is gone and the leaf is empty: skip the freeze/kill/thaw round.
+	 */
+	if (job->n && job->procs_fd[job->n - 1] >= 0 && !v1_is_empty(job))
 		r = v1_kill(job, err);
 	k = v1_remove_leaves(job, r < 0 ? NULL : err);
 	if (r == 0)

@@ -30,6 +30,7 @@ enum mop_kind {
 	MOP_PIVOT,    /* pivot_root into path, detach the old root */
 	MOP_MASK,     /* hide path: /dev/null over a file, an empty read-only tmpfs over a dir */
 	MOP_READONLY, /* bind path onto itself read-only */
+	MOP_ATTACH,   /* move_mount a detached tree (fd) onto path */
 };
 
 struct mount_op {
@@ -41,6 +42,7 @@ struct mount_op {
 	unsigned long flags;
 	mode_t mode;
 	dev_t dev;
+	int fd;
 };
 
 /* What a top-level name of the new root is: bound from the rootfs, a symlink, or ours. */
@@ -60,6 +62,8 @@ struct mount_plan {
 	size_t n_strs, cap_strs;
 	struct top_entry *tops;
 	size_t n_tops;
+	int *fds; /* detached mount trees of every bind source, attached by the child */
+	size_t n_fds;
 };
 
 /* Read-only, no setuid, no device nodes: every bind from a rootfs or the host. */
@@ -143,19 +147,6 @@ static int add_mount(struct mount_plan *p, const char *src, const char *path, co
 					       .data = data });
 }
 
-/* A read-only bind takes two mounts: the kernel ignores MS_RDONLY on the first (bind) call. */
-static int add_ro_bind(struct mount_plan *p, const char *src, const char *path, bool writable)
-{
-	int r = add_mount(p, src, path, NULL, MS_BIND | MS_REC, NULL);
-
-	if (r >= 0)
-		r = add_mount(p, NULL, path, NULL,
-			      writable ? (MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
-				       : RO_BIND_FLAGS,
-			      NULL);
-	return r;
-}
-
 static int add_file(struct mount_plan *p, const char *path, const char *content, mode_t mode)
 {
 	return plan_add(p, &(struct mount_op){
@@ -184,9 +175,56 @@ void mount_plan_free(struct mount_plan *p)
 	free(p->strs);
 	free(p->ops);
 	free(p->tops);
+	for (size_t i = 0; i < p->n_fds; i++)
+		close(p->fds[i]);
+	free(p->fds);
 	free(p->stage);
 	closep(&p->rootfs_fd);
 	free(p);
+}
+
+/*
+ * A bind source, pinned: `fd` was opened and checked here; open_tree() makes a detached copy of
+ * exactly that inode's mount tree, which the child attaches with move_mount(). Binding by path
+ * in the child would follow a symlink swapped in after the check (T46, CVE-2021-30465), and an
+ * O_PATH fd alone cannot be bound from another mount namespace. Takes fd; returns the tree fd.
+ */
+static int plan_pin(struct mount_plan *p, int fd)
+{
+	int tree = (int)syscall(SYS_open_tree, fd, "",
+				OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+	int r = tree < 0 ? -errno : 0, *v;
+
+	close(fd);
+	if (r < 0)
+		return r;
+	v = realloc(p->fds, (p->n_fds + 1) * sizeof(*v));
+	if (!v) {
+		close(tree);
+		return -ENOMEM;
+	}
+	p->fds = v;
+	p->fds[p->n_fds++] = tree;
+	return tree;
+}
+
+/*
+ * Attach a pinned tree at path, then make it read-only (unless writable), nosuid, nodev: the
+ * kernel ignores MS_RDONLY on a bind, so that takes a second call.
+ */
+static int add_attach(struct mount_plan *p, int tree, const char *path, bool writable)
+{
+	int r;
+
+	if (tree < 0)
+		return tree;
+	r = plan_add(p, &(struct mount_op){ .kind = MOP_ATTACH, .path = path, .fd = tree });
+	if (r >= 0)
+		r = add_mount(p, NULL, path, NULL,
+			      writable ? (MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+				       : RO_BIND_FLAGS,
+			      NULL);
+	return r;
 }
 
 static int top_add(struct mount_plan *p, const char *name, enum top_kind kind)
@@ -221,19 +259,25 @@ static bool is_reserved_top(const char *name)
 }
 
 /* One top-level entry of the rootfs: a directory or file is bound, a symlink re-created. */
-static int plan_top_entry(struct mount_plan *p, int dirfd, const char *dir, const char *name)
+static int plan_top_entry(struct mount_plan *p, int dirfd, const char *name)
 {
-	char *src, *dst = plan_fmt(p, "%s/%s", p->stage, name);
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	char *dst = plan_fmt(p, "%s/%s", p->stage, name);
 	struct stat st;
 	char target[4096];
 	ssize_t n;
-	int r;
+	int r, tree;
 
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	src = plan_fmt(p, "%s/%s", strcmp(dir, "/") ? dir : "", name);
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
 	if (S_ISLNK(st.st_mode)) {
-		n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+		n = readlinkat(fd, "", target, sizeof(target) - 1);
+		close(fd);
 		if (n < 0)
 			return -errno;
 		target[n] = '\0';
@@ -242,18 +286,18 @@ static int plan_top_entry(struct mount_plan *p, int dirfd, const char *dir, cons
 						    .src = plan_fmt(p, "%s", target) });
 		return r < 0 ? r : top_add(p, name, TOP_SYMLINK);
 	}
-	if (S_ISDIR(st.st_mode))
-		r = add_mkdir(p, dst, 0755);
-	else if (S_ISREG(st.st_mode))
-		r = add_file(p, dst, "", 0644);
-	else
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		close(fd);
 		return 0; /* sockets, fifos, devices at the top level: not needed, not shown */
+	}
+	tree = plan_pin(p, fd);
+	r = S_ISDIR(st.st_mode) ? add_mkdir(p, dst, 0755) : add_file(p, dst, "", 0644);
 	if (r >= 0)
-		r = add_ro_bind(p, src, dst, false);
+		r = add_attach(p, tree, dst, false);
 	return r < 0 ? r : top_add(p, name, TOP_BOUND);
 }
 
-static int plan_image_entries(struct mount_plan *p, const char *rootfs)
+static int plan_image_entries(struct mount_plan *p)
 {
 	_cleanup_close_ int fd = openat(p->rootfs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
@@ -268,7 +312,7 @@ static int plan_image_entries(struct mount_plan *p, const char *rootfs)
 	TAKE_FD(fd);
 	while (r >= 0 && (de = readdir(d)))
 		if (!is_reserved_top(de->d_name))
-			r = plan_top_entry(p, dirfd(d), rootfs, de->d_name);
+			r = plan_top_entry(p, dirfd(d), de->d_name);
 	closedir(d);
 	return r;
 }
@@ -314,12 +358,16 @@ static int plan_host_etc(struct mount_plan *p, const struct mount_identity *id)
 	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(host_etc_binds); i++) {
 		const char *name = host_etc_binds[i];
 		char *dst = plan_fmt(p, "%s/%s", dir, name);
+		int fd = etc < 0 ? -1 : openat(etc, name, O_PATH | O_CLOEXEC), tree;
 
-		if (etc < 0 || fstatat(etc, name, &st, 0) < 0)
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			closep(&fd);
 			continue;
+		}
+		tree = plan_pin(p, fd);
 		r = S_ISDIR(st.st_mode) ? add_mkdir(p, dst, 0755) : add_file(p, dst, "", 0644);
 		if (r >= 0)
-			r = add_ro_bind(p, plan_fmt(p, "/etc/%s", name), dst, false);
+			r = add_attach(p, tree, dst, false);
 	}
 	return r;
 }
@@ -329,7 +377,7 @@ static int plan_host_entries(struct mount_plan *p, const struct mount_identity *
 	int r = 0;
 
 	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(host_entries); i++)
-		r = plan_top_entry(p, p->rootfs_fd, "/", host_entries[i]);
+		r = plan_top_entry(p, p->rootfs_fd, host_entries[i]);
 	return r < 0 ? r : plan_host_etc(p, id);
 }
 
@@ -351,7 +399,7 @@ int mount_plan_root(struct mount_plan *p, const char *rootfs, const struct mount
 	r = add_mount(p, "sandboxd-root", p->stage, "tmpfs", MS_NOSUID | MS_NODEV,
 		      "mode=0755,size=1m,nr_inodes=1024");
 	if (r >= 0)
-		r = host ? plan_host_entries(p, id) : plan_image_entries(p, rootfs);
+		r = host ? plan_host_entries(p, id) : plan_image_entries(p);
 	if (r < 0)
 		return sbx_err(err, -r, "rootfs %s", rootfs);
 	return 0;
@@ -508,13 +556,19 @@ static int plan_mkdirs(struct mount_plan *p, const char *dst, bool dir)
 
 static int plan_bind(struct mount_plan *p, const struct sbx_bind *b, struct sbx_error *err)
 {
+	int fd = b->src && b->src[0] == '/' ? open(b->src, O_PATH | O_CLOEXEC) : -1, tree;
 	struct stat st;
 	bool dir;
 	int r;
 
-	if (!b->src || b->src[0] != '/' || stat(b->src, &st) < 0)
-		return sbx_err(err, b->src && b->src[0] == '/' ? errno : EINVAL, "bind source %s",
-			       b->src ? b->src : "(null)");
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		r = b->src && b->src[0] == '/' ? errno : EINVAL;
+		closep(&fd);
+		return sbx_err(err, r, "bind source %s", b->src ? b->src : "(null)");
+	}
+	tree = plan_pin(p, fd);
+	if (tree < 0)
+		return sbx_err(err, -tree, "bind source %s", b->src);
 	if (!mount_path_is_clean(b->dst) || !strncmp(b->dst, "/proc", 5) ||
 	    !strncmp(b->dst, "/dev", 4))
 		return sbx_err_msg(err, EINVAL,
@@ -526,13 +580,12 @@ static int plan_bind(struct mount_plan *p, const struct sbx_bind *b, struct sbx_
 		return sbx_err_msg(err, EINVAL, "bind source %s: not a file or directory", b->src);
 	r = check_bind_target(p, b->dst, dir);
 	if (r < 0)
-		return sbx_err(err, -r == ENOENT ? ENOENT : -r,
-			       "bind destination %s (inside the read-only rootfs)", b->dst);
+		return sbx_err(err, -r, "bind destination %s (inside the read-only rootfs)",
+			       b->dst);
 	if (r > 0)
 		r = plan_mkdirs(p, b->dst, dir);
 	if (r >= 0)
-		r = add_ro_bind(p, plan_fmt(p, "%s", b->src), plan_fmt(p, "%s%s", p->stage, b->dst),
-				b->writable);
+		r = add_attach(p, tree, plan_fmt(p, "%s%s", p->stage, b->dst), b->writable);
 	return r < 0 ? sbx_err(err, -r, "plan bind %s", b->dst) : 0;
 }
 
@@ -644,6 +697,11 @@ static int apply_op(const struct mount_op *op)
 		return apply_mask(op->path);
 	case MOP_READONLY:
 		return apply_readonly(op->path);
+	case MOP_ATTACH:
+		return syscall(SYS_move_mount, op->fd, "", AT_FDCWD, op->path,
+			       MOVE_MOUNT_F_EMPTY_PATH) < 0
+			       ? -errno
+			       : 0;
 	}
 	return -EINVAL;
 }

@@ -247,9 +247,23 @@ void profile_done(struct sbx_profile *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/*
+ * Below these a job cannot even start, and the failure would look like the program's: 6 MiB is
+ * Docker's floor for memory; pids must hold the jail's init and the program.
+ */
+#define MIN_MEMORY_BYTES (6ULL << 20)
+#define MIN_PIDS	 2
+
 int profile_resolve_limits(const struct sbx_profile *p, const struct sbx_limits *req,
 			   struct sbx_limits *ret, struct sbx_error *err)
 {
+	if (req->memory_bytes && req->memory_bytes < MIN_MEMORY_BYTES)
+		return sbx_err_msg(err, EINVAL, "limit memory: at least %llu MiB",
+				   MIN_MEMORY_BYTES >> 20);
+	if (req->pids && req->pids < MIN_PIDS)
+		return sbx_err_msg(err, EINVAL,
+				   "limit pids: at least %d (the jail's init and the program)",
+				   MIN_PIDS);
 	for (size_t i = 0; i < ELEMENTSOF(limit_keys); i++) {
 		uint64_t want = *limit_field_const(req, i), cap = *limit_field_const(&p->caps, i);
 

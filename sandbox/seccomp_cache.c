@@ -16,14 +16,14 @@
 #include "seccomp.h"
 #include "util.h"
 
-#define CACHE_MAGIC "SBXBPF01"
+#define CACHE_MAGIC   "SBXBPF01"
 #define CACHE_SRC_MAX (1 << 20)
 
 struct cache_header {
 	char magic[8];
-	char release[65];  /* uname -r: minKernel rules depend on it */
-	unsigned lib[3];   /* libseccomp version: it decides which syscall names are known */
-	uint32_t src_len;  /* the profile's bytes follow, then the program */
+	char release[65]; /* uname -r: minKernel rules depend on it */
+	unsigned lib[3];  /* libseccomp version: it decides which syscall names are known */
+	uint32_t src_len; /* the profile's bytes follow, then the program */
 	uint32_t n_insns;
 };
 

@@ -211,14 +211,15 @@ static _Noreturn void child_init(struct job *j)
 	if (!j->in_cgroup)
 		CHILD_STEP(j, SBX_STEP_CGROUP, "join cgroup", cg_job_join(&j->cg));
 	CHILD_STEP(j, SBX_STEP_CGROUP, "cgroup namespace", ns_enter_cgroup());
-	CHILD_STEP(j, SBX_STEP_CGROUP, "stdio", io_child_setup(&j->io, j->report[1]));
-	j->report_fd = 3;
 	mark(j, SBX_STEP_CGROUP);
 	umask(0);
+	/* Binds come from fds the parent opened and checked: keep them until the mounts are done. */
 	CHILD_STEP(j, SBX_STEP_MOUNTS, what, mount_plan_apply(j->mounts, &what));
 	mark(j, SBX_STEP_MOUNTS);
 	CHILD_STEP(j, SBX_STEP_NET, "hostname", ns_set_hostname(j->ctx->profile.hostname));
 	CHILD_STEP(j, SBX_STEP_NET, "loopback up", net_lo_up(&j->ctx->net));
+	CHILD_STEP(j, SBX_STEP_NET, "stdio", io_child_setup(&j->io, j->report[1]));
+	j->report_fd = 3;
 	mark(j, SBX_STEP_NET);
 	pid = ns_fork();
 	if (pid == 0)
@@ -464,6 +465,8 @@ static void verdict(struct job *j, const struct cg_stats *st, struct sbx_result 
 
 	if (j->exit.kind)
 		verdict_program(j, res);
+	else if (j->killed || st->oom_kills)
+		res->signal = SIGKILL; /* the whole namespace went down with init */
 	if (j->fail.kind && j->fail.step == SBX_STEP_EXEC &&
 	    (!strcmp(j->fail.what, j->spec->argv[0]) || !strcmp(j->fail.what, j->cwd))) {
 		/* No such program or cwd: the request's fault (exit 127), as a shell reports it. */

@@ -317,10 +317,11 @@ static void print_verdict(const struct sbx_result *r)
 }
 
 static const char *const step_labels[_SBX_STEP_MAX] = {
-	[SBX_STEP_PLAN] = "plan", [SBX_STEP_CLONE] = "clone", [SBX_STEP_CGROUP] = "cgroup+stdio",
-	[SBX_STEP_MOUNTS] = "mounts+pivot", [SBX_STEP_NET] = "hostname+lo", [SBX_STEP_FORK] = "fork",
-	[SBX_STEP_CREDS] = "credentials", [SBX_STEP_EXEC] = "seccomp", [SBX_STEP_EXITED] = "program",
-	[SBX_STEP_TEARDOWN] = "teardown",
+	[SBX_STEP_PLAN] = "plan",	    [SBX_STEP_CLONE] = "clone",
+	[SBX_STEP_CGROUP] = "cgroup+stdio", [SBX_STEP_MOUNTS] = "mounts+pivot",
+	[SBX_STEP_NET] = "hostname+lo",	    [SBX_STEP_FORK] = "fork",
+	[SBX_STEP_CREDS] = "credentials",   [SBX_STEP_EXEC] = "seccomp",
+	[SBX_STEP_EXITED] = "program",	    [SBX_STEP_TEARDOWN] = "teardown",
 };
 
 /* Each step's cost: from the previous step reached to this one. */

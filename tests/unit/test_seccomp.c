@@ -30,7 +30,6 @@
 #define KILLED	       INT32_MIN /* expectation: the child dies of SIGSYS */
 #define INSTALL_FAILED INT32_MAX /* the child could not install the filter */
 #define NO_RESULT      (INT32_MAX - 1)
-#define DOCKER_PROFILE "/work/shared/reference/docker-seccomp-default.json"
 
 static struct seccomp_prog shipped;
 static int shipped_rc;
@@ -396,32 +395,6 @@ TEST(actions_and_masked_eq)
 	CHECK(prog.filter == NULL);
 }
 
-/*
- * Docker's own file loads unchanged. Its socket rules (family < 38, == 39, > 40) compare all 64
- * bits while the kernel uses the low 32: AF_ALG with bit 32 set gets past them. Ours uses EQ.
- */
-TEST(docker_profile_high_bits)
-{
-	static const struct probe probes[] = {
-		{ "socket(AF_ALG)", p_af_alg, -EPERM },
-		{ "getpid", p_getpid, 0 },
-	};
-	struct seccomp_prog prog;
-	struct sbx_error err = { 0 };
-	int got;
-
-	if (access(DOCKER_PROFILE, R_OK) < 0)
-		SKIP(DOCKER_PROFILE " not present");
-	CHECK(seccomp_compile_file(DOCKER_PROFILE, &prog, &err) == 0);
-	if (!prog.filter)
-		return;
-	check_probes(&prog, probes, ELEMENTSOF(probes));
-	got = run_probe(&prog, p_af_alg_highbits);
-	printf("  docker profile: socket(AF_ALG | 1<<32) -> %d (%s)\n", got,
-	       got == -EPERM ? "blocked" : "NOT blocked by the filter");
-	seccomp_prog_done(&prog);
-}
-
 int main(void)
 {
 	struct sbx_error err = { 0 };
@@ -445,7 +418,6 @@ int main(void)
 	RUN(missing_file);
 	RUN(shipped_profile_behaviour);
 	RUN(actions_and_masked_eq);
-	RUN(docker_profile_high_bits);
 	seccomp_prog_done(&shipped);
 	UNIT_END();
 }
