@@ -17,6 +17,8 @@ DESTDIR ?=
 
 CC ?= gcc
 B := build
+# V=1 shows the commands.
+Q := $(if $(V),,@)
 
 DEB_PACKAGES := gcc make pkg-config libc6-dev libseccomp-dev libcap-dev libmnl-dev libcjson-dev \
 	libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev libssl-dev libsqlite3-dev \
@@ -60,25 +62,29 @@ deps:
 		{ echo "deps: apt-get install failed: $$missing" >&2; exit 1; }; \
 	fi
 
-$(B)/%.o: %.c $(wildcard sandbox/*.h) | $(B)/sandbox $(B)/tools
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(B)/%.o: %.c $(wildcard sandbox/*.h) tools/sandboxctl.h | $(B)/sandbox $(B)/tools
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/sandbox $(B)/tools $(B)/unit $(B)/probe:
 	@mkdir -p $@
 
 $(B)/libsandbox.a: $(SANDBOX_OBJ)
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(B)/sandboxctl: $(SANDBOXCTL_SRC:%.c=$(B)/%.o) $(B)/libsandbox.a
-	$(CC) $(LDFLAGS_H) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_H) -o $@ $^ $(PKG_LIBS)
 
 # Probes run inside jails whose rootfs may lack our libc: static, no dependencies.
 $(B)/probe/%: tests/probe/%.c | $(B)/probe
-	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -static -pthread -o $@ $<
+	@echo "  PROBE   $@"
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -static -pthread -o $@ $<
 
 # Unit tests: every sandbox/ source rebuilt with ASan + UBSan, one binary per test file.
 $(B)/unit/%: tests/unit/%.c tests/unit/unit.h $(SANDBOX_SRC) $(wildcard sandbox/*.h) | $(B)/unit
-	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) $(SAN) -iquote sandbox -iquote tests/unit $(PKG_CFLAGS) \
+	@echo "  UNIT    $@"
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) $(SAN) -iquote sandbox -iquote tests/unit $(PKG_CFLAGS) \
 		-DSBX_DATADIR='"$(DATADIR)"' -o $@ $< $(SANDBOX_SRC) $(PKG_LIBS)
 
 unit: $(UNIT_BIN)
