@@ -126,6 +126,33 @@ def probe(name, *args, **kw):
     return run("/probe/" + name, *args, **kw)
 
 
+def attack(sub, *args, **kw):
+    """Run /probe/attack SUB ARGS in the jail; the observations as a dict."""
+    r = probe("attack", sub, *args, **kw)
+    check(r.get("status") == "ok", "attack %s did not run to completion" % sub, r)
+    return r.probe_json()
+
+
+def expect(obs, want, what):
+    """want: {key: allowed outcomes}. All mismatches are reported at once."""
+    bad = ["%s = %r, safe: %s" % (k, obs.get(k, "<missing>"), "/".join(allowed))
+           for k, allowed in want.items() if obs.get(k, "<missing>") not in allowed]
+    check(not bad, what, *bad)
+
+
+def probe_limited(limits, *args, **kw):
+    """Run /probe/probe ARGS with these limits unless the call overrides one."""
+    for k, v in limits.items():
+        kw.setdefault(k, v)
+    return probe("probe", *args, **kw)
+
+
+def ok_json(r):
+    """The run ended normally; returns what the probe printed."""
+    check(r.get("status") == "ok" and r.rc == 0, "probe did not end ok", r)
+    return r.probe_json()
+
+
 def sandboxctl(*args, timeout=60):
     """Run sandboxctl with raw arguments; returns (rc, stdout, stderr) as text."""
     p = subprocess.run([SBX] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

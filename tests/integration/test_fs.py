@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import time
 
-from harness import JOB_UID, PROBE_DIR, ROOT, check, probe, run, test
+from harness import JOB_UID, PROBE_DIR, ROOT, attack, check, expect, probe, run, test
 
 WORK = os.path.join(ROOT, "tests", ".work")
 PROC_MAGIC = "0x9fa0"
@@ -20,20 +20,6 @@ DEV_NODES = {"null": "1:3", "zero": "1:5", "full": "1:7", "random": "1:8", "uran
 DEV_ALLOWED = set(DEV_NODES) | {"ptmx", "pts", "shm", "fd", "stdin", "stdout", "stderr",
                                 "mqueue", "core"}
 HOST_TOP = ROOT.strip("/").split("/")[0]  # e.g. "work": a host directory no jail should show
-
-
-def attack(sub, *args, **kw):
-    """Run /probe/attack SUB ARGS in the jail; the observations as a dict."""
-    r = probe("attack", sub, *args, **kw)
-    check(r.get("status") == "ok", "attack %s did not run to completion" % sub, r)
-    return r.probe_json()
-
-
-def expect(obs, want, what):
-    """want: {key: allowed outcomes}. All mismatches are reported at once."""
-    bad = ["%s = %r, safe: %s" % (k, obs.get(k, "<missing>"), "/".join(allowed))
-           for k, allowed in want.items() if obs.get(k, "<missing>") not in allowed]
-    check(not bad, what, *bad)
 
 
 def read_host(path):

@@ -11,24 +11,10 @@ import os
 import subprocess
 import termios
 
-from harness import JOB_UID, ROOT, check, probe, test
+from harness import JOB_UID, ROOT, attack, check, expect, probe, test
 
 SECRET = "sbx-secret-7f3a9c"
 T50_KEY = 0x5BD0050
-
-
-def attack(sub, *args, **kw):
-    """Run /probe/attack SUB ARGS in the jail; the observations as a dict."""
-    r = probe("attack", sub, *args, **kw)
-    check(r.get("status") == "ok", "attack %s did not run to completion" % sub, r)
-    return r.probe_json()
-
-
-def expect(obs, want, what):
-    """want: {key: allowed outcomes}. All mismatches are reported at once."""
-    bad = ["%s = %r, safe: %s" % (k, obs.get(k, "<missing>"), "/".join(allowed))
-           for k, allowed in want.items() if obs.get(k, "<missing>") not in allowed]
-    check(not bad, what, *bad)
 
 
 def as_job_uid():

@@ -11,8 +11,8 @@ import shutil
 import subprocess
 import time
 
-from harness import (JOB_UID, PROBE_DIR, ROOT, SBX, check, job_processes, our_cgroup_dirs,
-                     probe, run, sandboxctl, test)
+from harness import (JOB_UID, PROBE_DIR, ROOT, SBX, check, job_processes, ok_json, our_cgroup_dirs,
+                     probe, probe_limited, run, sandboxctl, test)
 
 LIMITS = dict(memory="64M", cpu_time="2s", wall_time="5s", pids=32)
 DEFAULT_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp",
@@ -28,15 +28,7 @@ ZERO_CAPS = "0000000000000000"
 
 def P(*args, **kw):
     """Run the probe with small explicit limits (any of them can be overridden)."""
-    for k, v in LIMITS.items():
-        kw.setdefault(k, v)
-    return probe("probe", *args, **kw)
-
-
-def ok_json(r):
-    """The run ended normally; returns what the probe printed."""
-    check(r.get("status") == "ok" and r.rc == 0, "probe did not end ok", r)
-    return r.probe_json()
+    return probe_limited(LIMITS, *args, **kw)
 
 
 _VIEW = {}

@@ -12,23 +12,9 @@ import socket
 import subprocess
 import time
 
-from harness import PROBE_DIR, check, probe, test
+from harness import PROBE_DIR, attack, check, expect, probe, test
 
 EPERM = ("EPERM",)
-
-
-def attack(sub, *args, **kw):
-    """Run /probe/attack SUB ARGS in the jail; the observations as a dict."""
-    r = probe("attack", sub, *args, **kw)
-    check(r.get("status") == "ok", "attack %s did not run to completion" % sub, r)
-    return r.probe_json()
-
-
-def expect(obs, want, what):
-    """want: {key: allowed outcomes}. All mismatches are reported at once."""
-    bad = ["%s = %r, safe: %s" % (k, obs.get(k, "<missing>"), "/".join(allowed))
-           for k, allowed in want.items() if obs.get(k, "<missing>") not in allowed]
-    check(not bad, what, *bad)
 
 
 def native_abi():

@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from harness import JOB_UID, PROBE_DIR, SBX, check, probe, skip, test
+from harness import JOB_UID, PROBE_DIR, SBX, check, ok_json, probe, probe_limited, skip, test
 
 LIMITS = dict(memory="64M", cpu_time="2s", wall_time="4s", pids=32)
 MIB = 1024 * 1024
@@ -20,14 +20,7 @@ MIB = 1024 * 1024
 
 def P(*args, **kw):
     """Run the probe with small explicit limits (any of them can be overridden)."""
-    for k, v in LIMITS.items():
-        kw.setdefault(k, v)
-    return probe("probe", *args, **kw)
-
-
-def ok_json(r):
-    check(r.get("status") == "ok" and r.rc == 0, "probe did not end ok", r)
-    return r.probe_json()
+    return probe_limited(LIMITS, *args, **kw)
 
 
 def verdict(r, status, limit):
