@@ -21,9 +21,10 @@
 
 /* One hierarchy directory we own (v2: the unified tree; v1: one per controller mount). */
 struct cg_dir {
-	char controller[16];	/* "" for v2 */
-	char path[CG_PATH_MAX]; /* absolute path of our parent cgroup */
-	bool created;		/* we made it (and remove it when empty) */
+	char controller[16];	 /* "" for v2 */
+	char path[CG_PATH_MAX];	 /* absolute path of our parent cgroup */
+	bool created;		 /* we made it (and remove it when empty) */
+	char v2_controllers[32]; /* v2: what it hands to its children, "+memory +pids +cpu" */
 };
 
 struct cg_root {
@@ -36,6 +37,7 @@ struct cg_root {
 	struct cg_dir supervisor;
 	bool moved_self;
 	bool enabled_home; /* we wrote +controllers into home's cgroup.subtree_control */
+	char v2_controllers[32];
 };
 
 /* One job's cgroup(s). Plain data: the child uses procs_fd[] after clone. */

@@ -3,9 +3,14 @@
  * cgroup_v2.c - the unified-hierarchy backend: <home>/<parent>/job-<pid>-<seq>, where home is
  * the cgroup this process started in (systemd: the service's delegated cgroup).
  *
- * The "no internal processes" rule: a cgroup may hand controllers to its children only while it
- * has no member processes of its own. If home still holds us, we move this process into the
- * leaf <home>/<parent>-supervisor, as a Delegate=yes service must, and move back on close.
+ * Where our parent cgroup goes, first fit (the "no internal processes" rule: a cgroup may hand
+ * controllers to its children only while it has no member processes of its own):
+ *   1. below home, when home already hands memory and pids to its children;
+ *   2. below home, when this process is alone in it (a systemd Delegate=yes service): we move
+ *      into the leaf <home>/<parent>-supervisor, enable the controllers, move back on close;
+ *   3. beside home, when others share it (a shell's session scope): home's parent already hands
+ *      the controllers down (home has them), so a new sibling needs nothing changed.
+ * cpu is used when offered (cpu.max); without it CPU time is still accounted (cpu.stat).
  *
  * Owns: the v2 file names, controller delegation below home. Must not: write anything above
  * home, or touch a cgroup below home that we did not create (except home's subtree_control).
@@ -19,12 +24,11 @@
 #include "cgroup.h"
 #include "util.h"
 
-#define V2_CONTROLLERS	     "+memory +pids +cpu"
 #define V2_CPU_PERIOD_US     100000
 #define V2_EMPTY_TIMEOUT_NS  (2ULL * 1000 * 1000 * 1000)
 #define V2_FREEZE_TIMEOUT_NS (1000ULL * 1000 * 1000)
 
-static const char *const v2_needed[] = { "memory", "pids", "cpu" };
+static const char *const v2_needed[] = { "memory", "pids" };
 
 static bool v2_has_all(const char *list)
 {
@@ -69,8 +73,8 @@ int cg_v2_usable(char *ret_home, size_t size, struct sbx_error *err)
 		return sbx_err(err, -r, "cgroup v2: read %s/cgroup.controllers", ret_home);
 	if (!v2_has_all(list))
 		return sbx_err_msg(err, EOPNOTSUPP,
-				   "cgroup v2: %s offers controllers \"%s\"; need memory, pids and "
-				   "cpu (delegate them, e.g. systemd Delegate=yes)",
+				   "cgroup v2: %s offers controllers \"%s\"; need memory and pids "
+				   "(delegate them, e.g. systemd Delegate=yes)",
 				   ret_home, list);
 	return 0;
 }
@@ -96,30 +100,60 @@ static int v2_move_self(struct cg_root *root, const char *parent, struct sbx_err
 	return 0;
 }
 
-/* Hand memory, pids and cpu to home's children; home's own members must leave first. */
+/* "+memory +pids [+cpu]": what our cgroups hand to their children (cpu when offered). */
+static void v2_pick_controllers(struct cg_root *root, const char *offered)
+{
+	snprintf(root->v2_controllers, sizeof(root->v2_controllers), "+memory +pids%s",
+		 cg_list_has(offered, "cpu", ' ') ? " +cpu" : "");
+}
+
+/* Is this process the only member of dir? */
+static bool v2_alone_in(const char *dir)
+{
+	char procs[64], self[32];
+
+	if (v2_read_at_path(dir, "cgroup.procs", procs, sizeof(procs)) < 0)
+		return false;
+	snprintf(self, sizeof(self), "%d", (int)getpid());
+	return !strcmp(procs, self);
+}
+
+/* Case 2: hand the controllers to home's children; we leave home first. */
 static int v2_enable_home(struct cg_root *root, const char *parent, struct sbx_error *err)
 {
-	char list[512];
-	int r;
+	int r = v2_move_self(root, parent, err);
 
-	r = v2_read_at_path(root->home, "cgroup.subtree_control", list, sizeof(list));
-	if (r >= 0 && v2_has_all(list))
-		return 0;
-	r = v2_write_at_path(root->home, "cgroup.subtree_control", V2_CONTROLLERS);
-	if (r == -EBUSY) {
-		r = v2_move_self(root, parent, err);
-		if (r < 0)
-			return r;
-		r = v2_write_at_path(root->home, "cgroup.subtree_control", V2_CONTROLLERS);
-	}
-	if (r == -EBUSY)
-		return sbx_err_msg(err, EBUSY,
-				   "enable controllers in %s: other processes live in it; run "
-				   "sandboxd in a cgroup of its own (systemd Delegate=yes)",
-				   root->home);
+	if (r < 0)
+		return r;
+	r = v2_write_at_path(root->home, "cgroup.subtree_control", root->v2_controllers);
 	if (r < 0)
 		return sbx_err(err, -r, "write %s/cgroup.subtree_control", root->home);
 	root->enabled_home = true;
+	return 0;
+}
+
+/* Pick the directory our parent cgroup is created in (cases 1-3 above). */
+static int v2_pick_base(struct cg_root *root, const char *parent, char *base, size_t size,
+			struct sbx_error *err)
+{
+	char list[512] = "", mount[CG_PATH_MAX];
+	int r;
+
+	r = cg_mount_point("", mount, sizeof(mount), err);
+	if (r < 0)
+		return r;
+	snprintf(base, size, "%s", root->home);
+	if (v2_read_at_path(root->home, "cgroup.subtree_control", list, sizeof(list)) >= 0 &&
+	    v2_has_all(list))
+		return 0;
+	/* The root cgroup is exempt from the no-internal-processes rule. */
+	if (!strcmp(mount, root->home)) {
+		r = v2_write_at_path(root->home, "cgroup.subtree_control", root->v2_controllers);
+		return r < 0 ? sbx_err(err, -r, "write %s/cgroup.subtree_control", root->home) : 0;
+	}
+	if (v2_alone_in(root->home))
+		return v2_enable_home(root, parent, err);
+	*strrchr(base, '/') = '\0';
 	return 0;
 }
 
@@ -130,7 +164,7 @@ static int v2_make_parent(struct cg_dir *dir, struct sbx_error *err)
 
 	if (r < 0)
 		return r;
-	r = v2_write_at_path(dir->path, "cgroup.subtree_control", V2_CONTROLLERS);
+	r = v2_write_at_path(dir->path, "cgroup.subtree_control", dir->v2_controllers);
 	if (r < 0)
 		return sbx_err(err, -r, "write %s/cgroup.subtree_control", dir->path);
 	return 0;
@@ -139,17 +173,20 @@ static int v2_make_parent(struct cg_dir *dir, struct sbx_error *err)
 static int v2_setup(struct cg_root *root, const char *parent, struct sbx_error *err)
 {
 	struct cg_dir *d = &root->dirs[0];
+	char base[CG_PATH_MAX], offered[512] = "";
 	int r;
 
 	r = cg_v2_usable(root->home, sizeof(root->home), err);
 	if (r < 0)
 		return r;
-	r = v2_enable_home(root, parent, err);
+	v2_read_at_path(root->home, "cgroup.controllers", offered, sizeof(offered));
+	v2_pick_controllers(root, offered);
+	r = v2_pick_base(root, parent, base, sizeof(base), err);
 	if (r < 0)
 		return sbx_err_prefix(err, r, "cgroup v2");
-	if ((size_t)snprintf(d->path, sizeof(d->path), "%s/%s", root->home, parent) >=
-	    sizeof(d->path))
-		return sbx_err(err, ENAMETOOLONG, "cgroup v2: %s/%s", root->home, parent);
+	if ((size_t)snprintf(d->path, sizeof(d->path), "%s/%s", base, parent) >= sizeof(d->path))
+		return sbx_err(err, ENAMETOOLONG, "cgroup v2: %s/%s", base, parent);
+	snprintf(d->v2_controllers, sizeof(d->v2_controllers), "%s", root->v2_controllers);
 	root->n_dirs = 1;
 	r = v2_make_parent(d, err);
 	if (r < 0)
@@ -208,7 +245,7 @@ static const struct cg_knob v2_knobs[] = {
 	{ "", "memory.max", cg_format_memory, false },
 	{ "", "memory.oom.group", v2_format_one, true },
 	{ "", "pids.max", cg_format_pids, false },
-	{ "", "cpu.max", v2_format_cpu_max, false },
+	{ "", "cpu.max", v2_format_cpu_max, true }, /* absent where cpu is not delegated */
 };
 
 static int v2_destroy(struct cg_job *job, struct sbx_error *err);
