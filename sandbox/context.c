@@ -84,6 +84,20 @@ const char *sbx_context_cgroup_backend(const struct sbx_context *ctx)
 	return ctx->cg.ops ? ctx->cg.ops->name : "none";
 }
 
+void sbx_context_describe_cgroup(const struct sbx_context *ctx, char *buf, size_t size)
+{
+	const struct cg_root *cg = &ctx->cg;
+	size_t n = (size_t)snprintf(buf, size, "%s (", sbx_context_cgroup_backend(ctx));
+
+	if (cg->ops == &cg_v2_ops)
+		n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s", cg->v2_controllers);
+	for (unsigned i = 0; cg->ops == &cg_v1_ops && i < cg->n_dirs; i++)
+		n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s", i ? " " : "",
+				      cg->dirs[i].controller);
+	if (n < size)
+		snprintf(buf + n, size - n, "), parent %s", cg->n_dirs ? cg->dirs[0].path : "-");
+}
+
 const char *const *sbx_context_env(const struct sbx_context *ctx)
 {
 	return (const char *const *)ctx->profile.env;

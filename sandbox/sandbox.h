@@ -144,6 +144,8 @@ const struct sbx_limits *sbx_context_caps(const struct sbx_context *ctx);
 const char *const *sbx_context_env(const struct sbx_context *ctx);
 /* "v1" or "v2" */
 const char *sbx_context_cgroup_backend(const struct sbx_context *ctx);
+/* One line for operators: the backend, its controllers and where our parent cgroup is. */
+void sbx_context_describe_cgroup(const struct sbx_context *ctx, char *buf, size_t size);
 
 /*
  * Run one job. Returns -errno (EINVAL for a bad spec or limits above the caps) when nothing was

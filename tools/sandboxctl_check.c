@@ -119,13 +119,14 @@ static int check_jail(struct check_row *rows, int n)
 	struct sbx_context *ctx = NULL;
 	struct sbx_error err = { 0 };
 	struct sbx_result res;
+	char desc[sizeof(rows->detail)];
 
 	if (sbx_context_new(NULL, &ctx, &err) < 0) {
 		row(&rows[n++], "cgroup + profile", false, true, "%s", err.msg);
 		return n;
 	}
-	row(&rows[n++], "cgroup", true, true, "%s backend, parent cgroup created and delegated",
-	    sbx_context_cgroup_backend(ctx));
+	sbx_context_describe_cgroup(ctx, desc, sizeof(desc));
+	row(&rows[n++], "cgroup", true, true, "%s", desc);
 	if (sbx_run(ctx, &spec, &res, &err) < 0) {
 		row(&rows[n++], "pivot_root + job", false, true, "%s", err.msg);
 	} else {

@@ -51,6 +51,7 @@ enum {
 	OPT_CGROUP_VERSION,
 	OPT_HELP,
 	OPT_TIMINGS,
+	OPT_BIND_RW,
 };
 
 static const struct option long_opts[] = {
@@ -75,6 +76,7 @@ static const struct option long_opts[] = {
 	{ "cgroup-version", required_argument, NULL, OPT_CGROUP_VERSION },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "timings", no_argument, NULL, OPT_TIMINGS },
+	{ "bind-rw", required_argument, NULL, OPT_BIND_RW },
 	{ 0 },
 };
 
@@ -88,6 +90,7 @@ static const char usage_text[] =
 	"  --output SIZE         bytes kept per stream (stdout, stderr)\n"
 	"  --stdin FILE          the program's stdin (default: empty)\n"
 	"  --bind SRC:DST        show host path SRC read-only at DST (repeatable)\n"
+	"  --bind-rw SRC:DST     the same, writable (by the job's uid, if SRC's modes allow)\n"
 	"  --env NAME=VALUE      add to the default environment (repeatable)\n"
 	"  --cwd DIR             working directory in the jail (default /tmp)\n"
 	"  --tmpfs-size SIZE     size of /tmp;  --nofile N  open files;  --fsize SIZE  file size\n"
@@ -131,16 +134,18 @@ static int parse_limit(struct run_opts *o, int opt, const char *arg, bool *handl
 	return 0;
 }
 
-static int parse_bind(struct run_opts *o, char *arg)
+static int parse_bind(struct run_opts *o, char *arg, bool writable)
 {
+	const char *flag = writable ? "--bind-rw" : "--bind";
 	char *colon = strchr(arg, ':');
 
 	if (!colon || colon == arg || !colon[1])
-		return ctl_usage_error("--bind '%s': expected SRC:DST", arg);
+		return ctl_usage_error("%s '%s': expected SRC:DST", flag, arg);
 	if (o->spec.n_binds == MAX_BINDS)
-		return ctl_usage_error("--bind: at most %d", MAX_BINDS);
+		return ctl_usage_error("%s: at most %d binds", flag, MAX_BINDS);
 	*colon = '\0';
 	o->binds[o->spec.n_binds].src = arg;
+	o->binds[o->spec.n_binds].writable = writable;
 	o->binds[o->spec.n_binds++].dst = colon + 1;
 	return 0;
 }
@@ -181,7 +186,9 @@ static int parse_other(struct run_opts *o, int opt, char *arg)
 		o->spec.stdin_path = arg;
 		return 0;
 	case OPT_BIND:
-		return parse_bind(o, arg);
+		return parse_bind(o, arg, false);
+	case OPT_BIND_RW:
+		return parse_bind(o, arg, true);
 	case OPT_ENV:
 		return parse_env(o, arg);
 	case OPT_CWD:

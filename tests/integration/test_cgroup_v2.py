@@ -11,7 +11,7 @@ from harness import check, run, sandboxctl, test
 def t_v2_backend():
     rc, out, err = sandboxctl("check")
     check(rc == 0, "check failed", out, err)
-    check("v2 backend" in out, "not the v2 backend", out)
+    check(" v2 (" in out, "not the v2 backend", out)
 
 
 @test("v2 oom.group: one process over the limit takes the whole job down", v2_only=True)

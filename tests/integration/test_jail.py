@@ -390,3 +390,21 @@ def t_streaming_live():
     check(first == b"line 0\n" and rest == b"line 1\nline 2\n", "output", first, rest)
     check(t_first < t_end - 1.0, "first line came at %.2fs, the run ended at %.2fs: not streamed"
           % (t_first, t_end))
+
+
+@test("cli --bind-rw: the job writes to a host dir as its own uid; --bind stays read-only")
+def t_bind_rw():
+    d = os.path.join(ROOT, "tests", ".work", "bind-rw-%d" % os.getpid())
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o777)
+    try:
+        r = run("/bin/sh", "-c", "echo written > /work/out", binds=(), extra=["--bind-rw", d + ":/work"],
+                probes=False)
+        check(r.get("status") == "ok", "write through --bind-rw failed", r)
+        st = os.stat(os.path.join(d, "out"))
+        check(st.st_uid == JOB_UID, "file not owned by the job uid", st)
+        r = run("/bin/sh", "-c", "echo x > /work/other", binds=(d + ":/work",), probes=False)
+        check(r.get("status") == "runtime_error" and not os.path.exists(os.path.join(d, "other")),
+              "--bind was writable", r)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
