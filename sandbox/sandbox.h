@@ -88,6 +88,9 @@ struct sbx_spec {
 	unsigned slot;		  /* the job runs as uid/gid = profile uid_base + slot */
 	sbx_output_fn on_output;  /* optional: called with output as it arrives (streaming) */
 	void *userdata;
+	/* Optional (> 0): once readable (a signalfd, an eventfd) the job is killed; the result is
+	 * internal_error "cancelled by the caller". 0 = none. */
+	int cancel_fd;
 };
 
 struct sbx_output {

@@ -42,7 +42,7 @@ struct report {
 	char what[200];
 };
 
-enum kill_reason { KILL_NONE, KILL_CPU, KILL_WALL, KILL_OUTPUT };
+enum kill_reason { KILL_NONE, KILL_CPU, KILL_WALL, KILL_OUTPUT, KILL_CANCEL };
 
 struct job {
 	struct sbx_context *ctx;
@@ -198,6 +198,22 @@ static _Noreturn void init_reap(struct job *j, pid_t main_pid)
 	_exit(0);
 }
 
+/*
+ * A caller's blocked signals and ignored ones (a server ignores SIGPIPE) survive execve: the
+ * job starts with every signal at its default and none blocked.
+ */
+static int reset_signals(void)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL); /* EINVAL for the libc-reserved ones: fine */
+	sigemptyset(&none);
+	return sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? -errno : 0;
+}
+
 /* PID 1 of the job's namespaces: the whole ordered setup of the view. */
 static _Noreturn void child_init(struct job *j)
 {
@@ -205,6 +221,7 @@ static _Noreturn void child_init(struct job *j)
 	int pid;
 
 	j->report_fd = j->report[1];
+	CHILD_STEP(j, SBX_STEP_CGROUP, "reset signals", reset_signals());
 	/* If the supervisor dies, so does the job. Non-dumpable: no ptrace, no /proc/1/mem. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	prctl(PR_SET_DUMPABLE, 0);
@@ -400,6 +417,8 @@ static void supervise(struct job *j)
 			{ .fd = j->report[0], .events = POLLIN },
 			{ .fd = j->out.eof ? -1 : j->io.out_r, .events = POLLIN },
 			{ .fd = j->err.eof ? -1 : j->io.err_r, .events = POLLIN },
+			{ .fd = j->spec->cancel_fd > 0 && !j->killed ? j->spec->cancel_fd : -1,
+			  .events = POLLIN },
 		};
 
 		if (j->init_done && j->out.eof && j->err.eof)
@@ -415,6 +434,8 @@ static void supervise(struct job *j)
 			drain(j, &j->err, j->io.err_r);
 		if (pfd[0].revents)
 			reap_init(j);
+		if (pfd[4].revents)
+			job_kill(j, KILL_CANCEL);
 		if (pfd[1].revents & (POLLHUP | POLLERR))
 			close_reset(&j->report[0]);
 	}
@@ -477,6 +498,10 @@ static void verdict(struct job *j, const struct cg_stats *st, struct sbx_result 
 		set_status(res, SBX_STATUS_INTERNAL_ERROR, SBX_LIMIT_NONE);
 		snprintf(res->message, sizeof(res->message), "sandbox setup failed at %s: %s: %s",
 			 step_names[j->fail.step], j->fail.what, strerror(j->fail.err));
+	} else if (j->killed == KILL_CANCEL) {
+		/* Neither the program's fault nor a limit: the caller gave up on the job. */
+		set_status(res, SBX_STATUS_INTERNAL_ERROR, SBX_LIMIT_NONE);
+		snprintf(res->message, sizeof(res->message), "cancelled by the caller");
 	} else if (st->oom_kills) {
 		set_status(res, SBX_STATUS_MEMORY_LIMIT, SBX_LIMIT_MEMORY);
 	} else if (j->killed) {

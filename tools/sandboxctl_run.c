@@ -8,10 +8,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "sandboxctl.h"
@@ -369,6 +371,33 @@ static int print_result(const struct run_opts *o, const struct sbx_result *res)
 	return exit_status(res);
 }
 
+/*
+ * Ctrl-C, SIGTERM, SIGHUP, SIGQUIT: block them and hand the library a signalfd, so the job is
+ * killed and its cgroup removed before we exit (dying at once would leave the cgroup behind).
+ * The job itself starts with every signal unblocked (spawn.c resets them).
+ */
+static int cancel_on_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* The signal that cancelled the job, or 0. */
+static int cancelled_by(int sfd)
+{
+	struct signalfd_siginfo si;
+
+	return sfd >= 0 && read(sfd, &si, sizeof(si)) == sizeof(si) ? (int)si.ssi_signo : 0;
+}
+
 /* Errors that mean "the request is wrong" (exit 2) rather than "the sandbox failed" (125). */
 static bool is_request_error(int r)
 {
@@ -382,11 +411,13 @@ int ctl_cmd_run(int argc, char **argv)
 	struct sbx_result res;
 	struct sbx_error err = { 0 };
 	const char **env;
-	int r;
+	int r, sfd, sig;
 
 	r = parse_args(&o, argc, argv);
 	if (r)
 		return r;
+	sfd = cancel_on_signals();
+	o.spec.cancel_fd = sfd;
 	o.spec.binds = o.binds;
 	r = sbx_context_new(&o.cfg, &ctx, &err);
 	if (r < 0) {
@@ -403,6 +434,14 @@ int ctl_cmd_run(int argc, char **argv)
 	if (r < 0) {
 		fprintf(stderr, "sandboxctl: %s\n", err.msg[0] ? err.msg : strerror(-r));
 		return is_request_error(r) ? EXIT_USAGE : EXIT_SANDBOX;
+	}
+	sig = cancelled_by(sfd);
+	if (sig) {
+		fprintf(stderr,
+			"sandboxctl: cancelled by signal %d; the job was killed and removed\n",
+			sig);
+		sbx_result_free(&res);
+		return 128 + sig;
 	}
 	r = print_result(&o, &res);
 	sbx_result_free(&res);

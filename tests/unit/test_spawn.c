@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 
 #include "context.h"
 #include "unit.h"
@@ -117,6 +118,24 @@ TEST(sandbox_failure_is_internal_error)
 	CHECK(count_fds() == before);
 }
 
+/* A caller that gives up (cancel_fd readable) gets the job killed and nothing left behind. */
+TEST(cancel_kills_the_job)
+{
+	static const char *const argv[] = { "/bin/sleep", "60", NULL };
+	struct sbx_spec spec = { .rootfs = "host", .argv = argv };
+	struct sbx_result res;
+	int before = count_fds(), efd = eventfd(1, EFD_CLOEXEC); /* already signalled */
+
+	spec.cancel_fd = efd;
+	CHECK(sbx_run(ctx, &spec, &res, NULL) == 0);
+	CHECK(res.status == SBX_STATUS_INTERNAL_ERROR &&
+	      !strcmp(res.message, "cancelled by the caller"));
+	CHECK(res.wall_ms < 5000);
+	sbx_result_free(&res);
+	close(efd);
+	CHECK(count_fds() == before);
+}
+
 int main(void)
 {
 	struct sbx_config cfg = { .profile_dir = "profiles",
@@ -135,6 +154,7 @@ int main(void)
 	RUN(limits_end_the_job_and_leave_nothing);
 	RUN(bad_requests_start_nothing);
 	RUN(sandbox_failure_is_internal_error);
+	RUN(cancel_kills_the_job);
 	sbx_context_free(ctx);
 	UNIT_END();
 }
