@@ -19,7 +19,19 @@ DEV_NODES = {"null": "1:3", "zero": "1:5", "full": "1:7", "random": "1:8", "uran
              "tty": "5:0"}
 DEV_ALLOWED = set(DEV_NODES) | {"ptmx", "pts", "shm", "fd", "stdin", "stdout", "stderr",
                                 "mqueue", "core"}
-HOST_TOP = ROOT.strip("/").split("/")[0]  # e.g. "work": a host directory no jail should show
+def _host_only_top():
+    """A top-level name of the host's / that no jail root has (the jail's own names, the host
+    entries the host rootfs binds, and what the tests bind are excluded), e.g. "root" or "var":
+    seeing it in a jail would mean the jail root is the host's."""
+    jail = {"proc", "dev", "tmp", "sys", "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
+            "etc", "probe", "data", "data.alt", "opt", "work"}
+    for name in sorted(os.listdir("/")):
+        if name not in jail and not name.startswith(".") and os.path.isdir("/" + name):
+            return name
+    raise RuntimeError("the host's / has no directory a jail lacks")
+
+
+HOST_TOP = _host_only_top()
 
 
 def read_host(path):
