@@ -124,7 +124,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/profiles/security $(DESTDIR)$(DATADIR)/profiles/languages
 	install -m 0755 $(B)/sandboxctl $(DESTDIR)$(BINDIR)/sandboxctl
 	install -m 0644 profiles/security/*.json $(DESTDIR)$(DATADIR)/profiles/security/
-	-install -m 0644 profiles/languages/*.json $(DESTDIR)$(DATADIR)/profiles/languages/ 2>/dev/null
+	for f in profiles/languages/*.json; do [ ! -e "$$f" ] || install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/profiles/languages/; done
 
 clean:
 	rm -rf $(B) tests/.work

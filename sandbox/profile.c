@@ -54,6 +54,10 @@ static const uint64_t *limit_field_const(const struct sbx_limits *l, size_t i)
 	return (const uint64_t *)((const char *)l + limit_keys[i].offset);
 }
 
+/* Candidates relative to the binary: an in-tree build (build/x -> profiles/) and an install
+ * anywhere (bin/x -> share/sandboxd/profiles/), so a relocated install still finds its own. */
+static const char *const exe_relative[] = { "../profiles", "../share/sandboxd/profiles" };
+
 int profile_find_dir(const char *explicit_dir, char *buf, size_t size, struct sbx_error *err)
 {
 	char exe[PATH_MAX], cand[PATH_MAX + 64];
@@ -64,25 +68,25 @@ int profile_find_dir(const char *explicit_dir, char *buf, size_t size, struct sb
 		snprintf(buf, size, "%s", explicit_dir ? explicit_dir : env);
 		return 0;
 	}
-	/* In-tree build: build/sandboxctl -> ../profiles; installed: the data dir. */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
 		exe[n] = '\0';
 		*strrchr(exe, '/') = '\0';
-		snprintf(cand, sizeof(cand), "%s/../profiles/" PROFILE_FILE, exe);
-		if (access(cand, R_OK) == 0) {
-			snprintf(buf, size, "%s/../profiles", exe);
-			return 0;
+		for (size_t i = 0; i < ELEMENTSOF(exe_relative); i++) {
+			snprintf(cand, sizeof(cand), "%s/%s/" PROFILE_FILE, exe, exe_relative[i]);
+			if (access(cand, R_OK) == 0) {
+				snprintf(buf, size, "%s/%s", exe, exe_relative[i]);
+				return 0;
+			}
 		}
 	}
 	snprintf(buf, size, "%s/profiles", SBX_DATADIR);
 	if (access(SBX_DATADIR "/profiles/" PROFILE_FILE, R_OK) == 0)
 		return 0;
-	return sbx_err_msg(
-		err, ENOENT,
-		"no security profile found (looked next to the binary and in %s/profiles; "
-		"set SANDBOXD_PROFILE_DIR)",
-		SBX_DATADIR);
+	return sbx_err_msg(err, ENOENT,
+			   "no security profile found (looked next to the binary and in %s/profiles; "
+			   "set SANDBOXD_PROFILE_DIR)",
+			   SBX_DATADIR);
 }
 
 static int read_json(const char *path, cJSON **ret, struct sbx_error *err)
