@@ -38,6 +38,8 @@ int sbx_context_new(const struct sbx_config *cfg, struct sbx_context **ret, stru
 	ctx->online_cpus = cpus > 0 ? (unsigned)cpus : 1;
 	r = make_stage(ctx, err);
 	if (r >= 0)
+		r = hostfs_prepare(SBX_RUN_DIR, &ctx->host, err);
+	if (r >= 0)
 		r = profile_find_dir(cfg->profile_dir, dir, sizeof(dir), err);
 	if (r >= 0)
 		r = profile_load(dir, SBX_RUN_DIR, &ctx->profile, err);

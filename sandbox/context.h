@@ -11,6 +11,7 @@
 
 #include "caps.h"
 #include "cgroup.h"
+#include "hostfs.h"
 #include "net.h"
 #include "profile.h"
 
@@ -22,6 +23,7 @@ struct sbx_context {
 	bool cg_open;
 	struct caps_plan caps;
 	struct net_plan net;
+	struct hostfs host;
 	char stage[PATH_MAX];
 	unsigned online_cpus;
 };

@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
+#include "hostfs.h"
 #include "mount.h"
 #include "util.h"
 
@@ -68,17 +69,6 @@ struct mount_plan {
 
 /* Read-only, no setuid, no device nodes: every bind from a rootfs or the host. */
 #define RO_BIND_FLAGS (MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-
-static const char *const host_entries[] = {
-	"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
-};
-
-/* Host /etc files a program needs and that hold no secrets (the rest of /etc stays hidden). */
-static const char *const host_etc_binds[] = {
-	"ld.so.cache",
-	"alternatives",
-	"localtime",
-};
 
 /* ---- plan building (parent) -------------------------------------------------------------- */
 
@@ -319,9 +309,7 @@ static int plan_image_entries(struct mount_plan *p)
 
 static int plan_host_etc(struct mount_plan *p, const struct mount_identity *id)
 {
-	_cleanup_close_ int etc = open("/etc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	const char *dir = plan_fmt(p, "%s/etc", p->stage);
-	struct stat st;
 	int r = add_mkdir(p, dir, 0755);
 
 	if (r >= 0)
@@ -355,19 +343,19 @@ static int plan_host_etc(struct mount_plan *p, const struct mount_identity *id)
 	if (r >= 0)
 		r = add_file(p, plan_fmt(p, "%s/nsswitch.conf", dir),
 			     "passwd: files\ngroup: files\nshadow: files\nhosts: files\n", 0644);
-	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(host_etc_binds); i++) {
-		const char *name = host_etc_binds[i];
-		char *dst = plan_fmt(p, "%s/%s", dir, name);
-		int fd = etc < 0 ? -1 : openat(etc, name, O_PATH | O_CLOEXEC), tree;
+	/* Generated copies only (hostfs.c): the host's /etc itself is never shown. */
+	if (r >= 0 && id->host && id->host->localtime[0])
+		r = plan_add(p, &(struct mount_op){ .kind = MOP_SYMLINK,
+						    .src = id->host->localtime,
+						    .path = plan_fmt(p, "%s/localtime", dir) });
+	if (r >= 0 && id->host && id->host->alternatives[0]) {
+		int fd =
+			open(id->host->alternatives, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		char *dst = plan_fmt(p, "%s/alternatives", dir);
 
-		if (fd < 0 || fstat(fd, &st) < 0) {
-			closep(&fd);
-			continue;
-		}
-		tree = plan_pin(p, fd);
-		r = S_ISDIR(st.st_mode) ? add_mkdir(p, dst, 0755) : add_file(p, dst, "", 0644);
+		r = fd < 0 ? -errno : add_mkdir(p, dst, 0755);
 		if (r >= 0)
-			r = add_attach(p, tree, dst, false);
+			r = add_attach(p, plan_pin(p, fd), dst, false);
 	}
 	return r;
 }
@@ -376,8 +364,8 @@ static int plan_host_entries(struct mount_plan *p, const struct mount_identity *
 {
 	int r = 0;
 
-	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(host_entries); i++)
-		r = plan_top_entry(p, p->rootfs_fd, host_entries[i]);
+	for (unsigned i = 0; r >= 0 && i < hostfs_n_entries; i++)
+		r = plan_top_entry(p, p->rootfs_fd, hostfs_entries[i]);
 	return r < 0 ? r : plan_host_etc(p, id);
 }
 

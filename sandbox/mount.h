@@ -19,10 +19,13 @@
 
 struct mount_plan;
 
+struct hostfs;
+
 struct mount_identity {
 	uid_t uid;
 	gid_t gid;
 	const char *hostname;
+	const struct hostfs *host; /* for the "host" rootfs's generated /etc (may be NULL) */
 };
 
 /* stage: an empty host directory the child mounts the new root on (in its own namespace). */

@@ -83,10 +83,11 @@ int profile_find_dir(const char *explicit_dir, char *buf, size_t size, struct sb
 	snprintf(buf, size, "%s/profiles", SBX_DATADIR);
 	if (access(SBX_DATADIR "/profiles/" PROFILE_FILE, R_OK) == 0)
 		return 0;
-	return sbx_err_msg(err, ENOENT,
-			   "no security profile found (looked next to the binary and in %s/profiles; "
-			   "set SANDBOXD_PROFILE_DIR)",
-			   SBX_DATADIR);
+	return sbx_err_msg(
+		err, ENOENT,
+		"no security profile found (looked next to the binary and in %s/profiles; "
+		"set SANDBOXD_PROFILE_DIR)",
+		SBX_DATADIR);
 }
 
 static int read_json(const char *path, cJSON **ret, struct sbx_error *err)

@@ -286,7 +286,9 @@ static const char *find_path(const char *const *envp)
 static int plan_mounts(struct job *j, struct sbx_error *err)
 {
 	const struct sbx_profile *prof = &j->ctx->profile;
-	struct mount_identity id = { .uid = j->uid, .gid = j->gid, .hostname = prof->hostname };
+	struct mount_identity id = {
+		.uid = j->uid, .gid = j->gid, .hostname = prof->hostname, .host = &j->ctx->host
+	};
 	int r;
 
 	r = mount_plan_new(j->ctx->stage, &j->mounts, err);

@@ -442,3 +442,19 @@ def t_signals_reset():
     out = json.loads(p.stdout)["stdout"]
     check("SigBlk:\t0000000000000000" in out and "SigIgn:\t0000000000000000" in out,
           "the job inherited blocked or ignored signals", out)
+
+
+@test("jail /etc (host rootfs): only generated files, nothing of the host's /etc")
+def t_host_etc_generated():
+    r = run("/bin/sh", "-c", "ls -A /etc; echo ---; cat /proc/self/mountinfo", probes=False)
+    check(r.get("status") == "ok", "job failed", r)
+    listing, mountinfo = r.stdout.split("---\n", 1)
+    names = set(listing.split())
+    allowed = {"passwd", "group", "hosts", "resolv.conf", "hostname", "nsswitch.conf",
+               "localtime", "alternatives"}
+    check(names <= allowed, "unexpected /etc entries", sorted(names - allowed))
+    check({"passwd", "group", "hosts", "resolv.conf"} <= names, "generated files missing", names)
+    # No mount of the jail comes from the host's /etc (mountinfo field 4 is the source path).
+    sources = [l.split()[3] for l in mountinfo.splitlines() if len(l.split()) > 4]
+    check(not [s for s in sources if s == "/etc" or s.startswith("/etc/")],
+          "a host /etc path is mounted in the jail", sources)
