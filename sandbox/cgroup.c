@@ -8,6 +8,7 @@
  * cgroup it created (the cgroup we start in belongs to whoever started us), log, or exit.
  * cg_job_join runs in the child after clone: plain syscalls only, no malloc, no stdio.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -453,6 +454,29 @@ static int pick_backend(int version, struct sbx_error *err)
 	return cg_v2_usable(home, sizeof(home), NULL) == 0 ? 2 : 1;
 }
 
+/*
+ * Leaves "job-<pid>-<seq>" whose creator is gone: a sandboxctl or sandboxd killed with SIGKILL
+ * mid-job (its job died with it, through PDEATHSIG and the pid namespace, but nobody removed
+ * the cgroup). Only empty leaves of dead creators are removed; anything else is left alone.
+ */
+static void reap_stale_leaves(const struct cg_dir *dir)
+{
+	DIR *d = opendir(dir->path);
+	struct dirent *de;
+	char path[CG_PATH_MAX + 300];
+	long pid;
+
+	while (d && (de = readdir(d))) {
+		if (sscanf(de->d_name, "job-%ld-", &pid) != 1 || pid <= 0 || pid == getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir->path, de->d_name);
+		rmdir(path); /* EBUSY while tasks remain: not ours to kill, leave it */
+	}
+	if (d)
+		closedir(d);
+}
+
 int cg_root_open(struct cg_root *root, const char *parent, int version, struct sbx_error *err)
 {
 	int r;
@@ -466,8 +490,12 @@ int cg_root_open(struct cg_root *root, const char *parent, int version, struct s
 		return r;
 	root->ops = cg_backends[r];
 	r = root->ops->setup(root, parent, err);
-	if (r < 0)
+	if (r < 0) {
 		cg_root_close(root);
+		return r;
+	}
+	for (unsigned i = 0; i < root->n_dirs; i++)
+		reap_stale_leaves(&root->dirs[i]);
 	return r;
 }
 

@@ -458,3 +458,25 @@ def t_host_etc_generated():
     sources = [l.split()[3] for l in mountinfo.splitlines() if len(l.split()) > 4]
     check(not [s for s in sources if s == "/etc" or s.startswith("/etc/")],
           "a host /etc path is mounted in the jail", sources)
+
+
+@test("cli kill -9: the job dies with sandboxctl, and the next run removes its cgroup")
+def t_kill9_cleanup():
+    import signal as sig
+    p = subprocess.Popen([SBX, "run", "--wall-time", "60s", "--", "/bin/sleep", "60"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not job_processes() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    check(job_processes(), "the job never started")
+    p.send_signal(sig.SIGKILL)
+    p.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while job_processes() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    check(not job_processes(), "the job outlived a SIGKILLed sandboxctl", job_processes())
+    check([d for d in our_cgroup_dirs() if "/job-%d-" % p.pid in d + "-"],
+          "expected the dead run's cgroup to be there before the next run")
+    r = run("/bin/true", probes=False)
+    check(r.get("status") == "ok", "next run failed", r)
+    # the runner's leak check: no cgroup of ours remains, the dead run's included
