@@ -24,7 +24,7 @@ DEB_PACKAGES := gcc make pkg-config libc6-dev libseccomp-dev libcap-dev libmnl-d
 	libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev libssl-dev libsqlite3-dev \
 	python3 iproute2 util-linux user-mode-linux
 
-PKGS := libseccomp libcap libmnl libcjson
+PKGS := libseccomp libcap libmnl libcjson libcurl libarchive libcrypto
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
@@ -33,13 +33,17 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-
 HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -fstack-clash-protection \
 	-fcf-protection
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -iquote sandbox $(PKG_CFLAGS) \
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -iquote sandbox -iquote rootfs $(PKG_CFLAGS) \
 	-DSBX_DATADIR='"$(DATADIR)"'
 LDFLAGS_H := -pie -Wl,-z,relro,-z,now,-z,noexecstack
 SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SANDBOX_SRC := $(sort $(wildcard sandbox/*.c))
 SANDBOX_OBJ := $(SANDBOX_SRC:%.c=$(B)/%.o)
+ROOTFS_SRC := $(sort $(wildcard rootfs/*.c))
+ROOTFS_OBJ := $(ROOTFS_SRC:%.c=$(B)/%.o)
+LIB_SRC := $(SANDBOX_SRC) $(ROOTFS_SRC)
+LIB_HDR := $(wildcard sandbox/*.h rootfs/*.h)
 SANDBOXCTL_SRC := $(sort $(wildcard tools/sandboxctl*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
@@ -47,7 +51,7 @@ PROBE_SRC := $(sort $(wildcard tests/probe/*.c))
 PROBE_BIN := $(PROBE_SRC:tests/probe/%.c=$(B)/probe/%)
 
 .PHONY: all deps test unit bench run format install clean check-format
-all: $(B)/libsandbox.a $(B)/sandboxctl $(PROBE_BIN)
+all: $(B)/libsandbox.a $(B)/librootfs.a $(B)/sandboxctl $(PROBE_BIN)
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -62,17 +66,20 @@ deps:
 		{ echo "deps: apt-get install failed: $$missing" >&2; exit 1; }; \
 	fi
 
-$(B)/%.o: %.c $(wildcard sandbox/*.h) tools/sandboxctl.h | $(B)/sandbox $(B)/tools
+$(B)/%.o: %.c $(LIB_HDR) tools/sandboxctl.h | $(B)/sandbox $(B)/rootfs $(B)/tools
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/sandbox $(B)/tools $(B)/unit $(B)/unit-plain $(B)/probe:
+$(B)/sandbox $(B)/rootfs $(B)/tools $(B)/unit $(B)/unit-plain $(B)/probe:
 	@mkdir -p $@
 
 $(B)/libsandbox.a: $(SANDBOX_OBJ)
 	$(Q)ar rcs $@ $^
 
-$(B)/sandboxctl: $(SANDBOXCTL_SRC:%.c=$(B)/%.o) $(B)/libsandbox.a
+$(B)/librootfs.a: $(ROOTFS_OBJ)
+	$(Q)ar rcs $@ $^
+
+$(B)/sandboxctl: $(SANDBOXCTL_SRC:%.c=$(B)/%.o) $(B)/librootfs.a $(B)/libsandbox.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_H) -o $@ $^ $(PKG_LIBS)
 
@@ -82,17 +89,17 @@ $(B)/probe/%: tests/probe/%.c | $(B)/probe
 	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -static -pthread -o $@ $<
 
 # Unit tests: every sandbox/ source rebuilt with ASan + UBSan, one binary per test file.
-$(B)/unit/%: tests/unit/%.c tests/unit/unit.h $(SANDBOX_SRC) $(wildcard sandbox/*.h) | $(B)/unit
+$(B)/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB_SRC) $(LIB_HDR) | $(B)/unit
 	@echo "  UNIT    $@"
-	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) $(SAN) -iquote sandbox -iquote tests/unit $(PKG_CFLAGS) \
-		-DSBX_DATADIR='"$(DATADIR)"' -o $@ $< $(SANDBOX_SRC) $(PKG_LIBS)
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) $(SAN) -iquote sandbox -iquote rootfs -iquote tests/unit \
+		$(PKG_CFLAGS) -DSBX_DATADIR='"$(DATADIR)"' -o $@ $< $(LIB_SRC) $(PKG_LIBS)
 
 # The same tests without sanitizers, for the cgroup-v2 guest (ASan cannot map its shadow
 # memory inside User-Mode Linux).
-$(B)/unit-plain/%: tests/unit/%.c tests/unit/unit.h $(SANDBOX_SRC) $(wildcard sandbox/*.h) | $(B)/unit-plain
+$(B)/unit-plain/%: tests/unit/%.c tests/unit/unit.h $(LIB_SRC) $(LIB_HDR) | $(B)/unit-plain
 	@echo "  UNIT    $@"
-	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O1 -g -iquote sandbox -iquote tests/unit $(PKG_CFLAGS) \
-		-DSBX_DATADIR='"$(DATADIR)"' -o $@ $< $(SANDBOX_SRC) $(PKG_LIBS)
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O1 -g -iquote sandbox -iquote rootfs -iquote tests/unit \
+		$(PKG_CFLAGS) -DSBX_DATADIR='"$(DATADIR)"' -o $@ $< $(LIB_SRC) $(PKG_LIBS)
 
 unit: $(UNIT_BIN) $(UNIT_SRC:tests/unit/%.c=$(B)/unit-plain/%)
 
