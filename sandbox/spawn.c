@@ -220,6 +220,13 @@ static int reset_signals(void)
 	return syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none)) < 0 ? -errno : 0;
 }
 
+static bool supervisor_gone(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = 0 };
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
 /* PID 1 of the job's namespaces: the whole ordered setup of the view. */
 static _Noreturn void child_init(struct job *j)
 {
@@ -227,10 +234,14 @@ static _Noreturn void child_init(struct job *j)
 	int pid;
 
 	j->report_fd = j->report[1];
+	close(j->report[0]); /* the parent's end: its hang-up must reach us */
 	CHILD_STEP(j, SBX_STEP_CGROUP, "reset signals", reset_signals());
 	/* If the supervisor dies, so does the job. Non-dumpable: no ptrace, no /proc/1/mem. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	prctl(PR_SET_DUMPABLE, 0);
+	/* Died before PDEATHSIG was armed? Then nobody would enforce the limits: stop here. */
+	if (supervisor_gone(j->report[1]))
+		_exit(125);
 	if (!j->in_cgroup)
 		CHILD_STEP(j, SBX_STEP_CGROUP, "join cgroup", cg_job_join(&j->cg));
 	CHILD_STEP(j, SBX_STEP_CGROUP, "cgroup namespace", ns_enter_cgroup());
