@@ -411,16 +411,22 @@ def t_bind_rw():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def start_sleeping_job():
+    """sandboxctl running /bin/sleep 60 in a jail, returned once the job's process exists."""
+    p = subprocess.Popen([SBX, "run", "--wall-time", "60s", "--", "/bin/sleep", "60"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while not job_processes() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    check(job_processes(), "the job never started")
+    return p
+
+
 @test("cli signals: SIGINT/SIGTERM to sandboxctl kill the job and remove it, exit 128+signal")
 def t_cancel_on_signal():
     import signal as sig
     for signo in (sig.SIGINT, sig.SIGTERM):
-        p = subprocess.Popen([SBX, "run", "--wall-time", "60s", "--", "/bin/sleep", "60"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while not job_processes() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        check(job_processes(), "the job never started")
+        p = start_sleeping_job()
         t0 = time.monotonic()
         p.send_signal(signo)
         out, err = p.communicate(timeout=20)
@@ -463,12 +469,7 @@ def t_host_etc_generated():
 @test("cli kill -9: the job dies with sandboxctl, and the next run removes its cgroup")
 def t_kill9_cleanup():
     import signal as sig
-    p = subprocess.Popen([SBX, "run", "--wall-time", "60s", "--", "/bin/sleep", "60"],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not job_processes() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    check(job_processes(), "the job never started")
+    p = start_sleeping_job()
     p.send_signal(sig.SIGKILL)
     p.wait(timeout=10)
     deadline = time.monotonic() + 5
