@@ -14,23 +14,23 @@
 
 #include "rootfs.h"
 
-#define IMG_MEDIA_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define IMG_MEDIA_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define IMG_MEDIA_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define IMG_MEDIA_OCI_INDEX	  "application/vnd.oci.image.index.v1+json"
+#define IMG_MEDIA_OCI_MANIFEST	  "application/vnd.oci.image.manifest.v1+json"
+#define IMG_MEDIA_DOCKER_LIST	  "application/vnd.docker.distribution.manifest.list.v2+json"
 #define IMG_MEDIA_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 
 struct img_registry_opts {
-	const char *auth_file;            /* Docker config.json with "auths"; NULL = none */
-	const char *ca_file;              /* extra CA bundle (PEM); NULL = system CAs only */
-	bool allow_http;                  /* plain HTTP for any registry (loopback always may) */
-	const char *const *mirrors;       /* NULL-terminated base URLs, e.g. "http://127.0.0.1:5001" */
-	unsigned retries;                 /* attempts after the first on 429/5xx/transport (0 = 3) */
-	unsigned timeout_s;               /* per request, connect + transfer (0 = 300) */
+	const char *auth_file;	    /* Docker config.json with "auths"; NULL = none */
+	const char *ca_file;	    /* extra CA bundle (PEM); NULL = system CAs only */
+	bool allow_http;	    /* plain HTTP for any registry (loopback always may) */
+	const char *const *mirrors; /* NULL-terminated base URLs, e.g. "http://127.0.0.1:5001" */
+	unsigned retries;	    /* attempts after the first on 429/5xx/transport (0 = 3) */
+	unsigned timeout_s;	    /* per request, connect + transfer (0 = 300) */
 };
 
 struct img_platform {
-	char os[32];      /* "linux" */
-	char arch[32];    /* GOARCH names: "amd64", "arm64" */
+	char os[32];	  /* "linux" */
+	char arch[32];	  /* GOARCH names: "amd64", "arm64" */
 	char variant[32]; /* "" or "v8" ... */
 };
 
@@ -52,8 +52,7 @@ int img_registry_manifest(struct img_registry *r, const char *reference, char **
 			  size_t *ret_len, char ret_media_type[128],
 			  char ret_digest[IMG_DIGEST_LEN + 1], struct sbx_error *err);
 
-typedef void (*img_progress_fn)(void *userdata, const char *digest, uint64_t done,
-				uint64_t total);
+typedef void (*img_progress_fn)(void *userdata, const char *digest, uint64_t done, uint64_t total);
 
 /*
  * GET a blob into out_fd (appending), following redirects, verifying its digest while it
@@ -82,7 +81,7 @@ struct img_manifest {
 struct img_config {
 	char diff_ids[IMG_MAX_LAYERS][IMG_DIGEST_LEN + 1];
 	unsigned n_diff_ids;
-	char **env;           /* NULL-terminated, malloc'd */
+	char **env; /* NULL-terminated, malloc'd */
 	char working_dir[1024];
 	char os[32], arch[32];
 };

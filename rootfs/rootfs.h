@@ -26,7 +26,7 @@
 struct img_ref {
 	char domain[256];     /* "docker.io", "ghcr.io", "registry.local:5000", "127.0.0.1:5000" */
 	char repository[256]; /* "library/python", "org/img" */
-	char tag[129];        /* "3.12-slim", "latest" by default; "" when only a digest is given */
+	char tag[129];	      /* "3.12-slim", "latest" by default; "" when only a digest is given */
 	char digest[IMG_DIGEST_LEN + 1]; /* "sha256:..." or "" */
 };
 
