@@ -49,6 +49,9 @@ struct reg_base {
 	bool http_ok;  /* plain HTTP allowed here (loopback, allow_http, an http:// mirror) */
 	char *basic;   /* base64 "user:pass" for this host from the auth file, or NULL */
 	char *authz;   /* "Authorization: ..." won from this endpoint's challenge, or NULL */
+	bool twin;     /* the plain-HTTP twin of the HTTPS origin before it: tried only when
+			  HTTPS failed to connect (a loopback or allowed-insecure registry) */
+	bool has_twin; /* this HTTPS origin has such a twin: a failed connect is not retried */
 };
 
 struct img_registry {
@@ -329,9 +332,16 @@ static int bases_setup(struct img_registry *r, const struct img_ref *ref,
 		if (res < 0)
 			return res;
 	}
-	snprintf(origin, sizeof(origin), "%s://%s", http_ok ? "http" : "https",
-		 img_ref_api_host(ref));
-	return base_add(r, origin, http_ok, false, auth, err);
+	/* HTTPS first, as Docker does for insecure registries; plain HTTP only where allowed. */
+	snprintf(origin, sizeof(origin), "https://%s", img_ref_api_host(ref));
+	res = base_add(r, origin, http_ok, false, auth, err);
+	if (res < 0 || !http_ok)
+		return res;
+	snprintf(origin, sizeof(origin), "http://%s", img_ref_api_host(ref));
+	res = base_add(r, origin, true, false, auth, err);
+	r->bases[r->n_bases - 1].twin = true;
+	r->bases[r->n_bases - 2].has_twin = true;
+	return res;
 }
 
 /* ---- transfers ----------------------------------------------------------------------------- */
@@ -607,6 +617,9 @@ static int reg_perform_retry(struct img_registry *r, const struct reg_base *b, c
 		if (s < 0)
 			return s;
 		s = reg_perform(r, b, url, authz, accept, x, err);
+		/* A plain-HTTP server refuses our TLS at once: go to the twin, don't back off. */
+		if (s < 0 && b->has_twin)
+			return s;
 		if (!(s < 0 ? x->retryable : status_retryable(s)) || attempt >= r->retries)
 			return s;
 		backoff(attempt, x->retry_after);
@@ -851,14 +864,24 @@ static int reg_get(struct img_registry *r, const char *path, const char *accept,
 		   const char *name, const char *want, struct reg_xfer *x,
 		   char got[IMG_DIGEST_LEN + 1], struct sbx_error *err)
 {
-	int s = -EIO;
+	struct sbx_error tls_err = { 0 };
+	bool transport_failed = false;
+	int s = -EIO, code;
 
 	for (unsigned i = 0; i < r->n_bases; i++) {
-		s = reg_exchange(r, &r->bases[i], path, accept, x, err);
+		if (r->bases[i].twin && !transport_failed)
+			break; /* HTTPS answered: its verdict stands */
+		code = s = reg_exchange(r, &r->bases[i], path, accept, x, err);
+		transport_failed = s < 0;
+		if (transport_failed && err && i + 1 < r->n_bases && r->bases[i + 1].twin)
+			tls_err = *err;
 		if (s >= 200 && s < 300)
 			s = xfer_verify(x, want, got, err);
 		else if (s >= 0)
 			s = status_err(r, s, kind, name, err);
+		/* A TLS server's 400 to plain HTTP hides the real cause: the HTTPS error. */
+		if (r->bases[i].twin && code == 400 && tls_err.code && err)
+			*err = tls_err;
 		/* A mirror that fails or lacks the content is skipped, as Docker does. */
 		if (s >= 0 || i + 1 == r->n_bases)
 			return s;

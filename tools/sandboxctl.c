@@ -21,6 +21,12 @@ static const struct {
 } commands[] = {
 	{ "run", ctl_cmd_run, "run a program in the jail and report its result" },
 	{ "check", ctl_cmd_check, "show which kernel features the jail needs and has" },
+	{ "pull", ctl_cmd_image,
+	  "pull an image from a registry (or an OCI layout, a docker save)" },
+	{ "images", ctl_cmd_image, "list the pulled images" },
+	{ "inspect", ctl_cmd_image, "show one pulled image as JSON" },
+	{ "rm", ctl_cmd_image, "untag a pulled image" },
+	{ "gc", ctl_cmd_image, "remove rootfs and blobs no image references" },
 };
 
 int ctl_usage_error(const char *fmt, ...)

@@ -26,5 +26,7 @@ int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int ctl_cmd_run(int argc, char **argv);
 int ctl_cmd_check(int argc, char **argv);
+/* pull, images, inspect, rm, gc: argv[0] names which. */
+int ctl_cmd_image(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sandboxctl.h"
+#include "store.h"
 
 #define MAX_BINDS 64
 #define MAX_ENV	  256
@@ -29,6 +30,8 @@ struct run_opts {
 	size_t n_env;
 	bool json;
 	bool timings;
+	const char *image;
+	const char *state_dir;
 };
 
 enum {
@@ -54,6 +57,8 @@ enum {
 	OPT_HELP,
 	OPT_TIMINGS,
 	OPT_BIND_RW,
+	OPT_IMAGE,
+	OPT_STATE_DIR,
 };
 
 static const struct option long_opts[] = {
@@ -79,12 +84,16 @@ static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "timings", no_argument, NULL, OPT_TIMINGS },
 	{ "bind-rw", required_argument, NULL, OPT_BIND_RW },
+	{ "image", required_argument, NULL, OPT_IMAGE },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ 0 },
 };
 
 static const char usage_text[] =
 	"usage: sandboxctl run [OPTIONS] -- PROG [ARG...]\n"
 	"  --rootfs DIR|host     root filesystem (default: host: /usr /bin /lib* read-only)\n"
+	"  --image IMAGE         run on a pulled image (its Env and WorkingDir apply)\n"
+	"  --state-dir DIR       the image store for --image (default " IMG_STATE_DIR ")\n"
 	"  --memory SIZE         memory limit, no swap (e.g. 128M)\n"
 	"  --cpu-time DUR        CPU time of all processes (e.g. 2s, 500ms)\n"
 	"  --wall-time DUR       wall-clock time\n"
@@ -191,6 +200,12 @@ static int parse_other(struct run_opts *o, int opt, char *arg)
 		return parse_bind(o, arg, false);
 	case OPT_BIND_RW:
 		return parse_bind(o, arg, true);
+	case OPT_IMAGE:
+		o->image = arg;
+		return 0;
+	case OPT_STATE_DIR:
+		o->state_dir = arg;
+		return 0;
 	case OPT_ENV:
 		return parse_env(o, arg);
 	case OPT_CWD:
@@ -258,29 +273,72 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 	return 0;
 }
 
-/* The job's environment: the profile's defaults, overridden and extended by --env. */
-static const char **build_env(struct run_opts *o, const char *const *defaults)
+static size_t strv_len(const char *const *v)
 {
-	size_t n = 0, cap = o->n_env + 1;
-	const char **env;
+	size_t n = 0;
 
-	for (const char *const *d = defaults; d && *d; d++)
-		cap++;
-	env = calloc(cap, sizeof(*env));
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+/* Add `add` to env (n entries), replacing an entry of the same NAME. */
+static size_t env_put(const char **env, size_t n, const char *add)
+{
+	size_t k = strcspn(add, "=") + 1;
+
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp(env[i], add, k)) {
+			env[i] = add;
+			return n;
+		}
+	env[n] = add;
+	return n + 1;
+}
+
+/* The job's environment, as Docker layers it: the profile's defaults, the image's Env, --env. */
+static const char **build_env(const struct run_opts *o, const char *const *defaults,
+			      const char *const *image_env)
+{
+	size_t n = 0, cap = strv_len(defaults) + strv_len(image_env) + o->n_env + 1;
+	const char **env = calloc(cap, sizeof(*env));
+
 	if (!env)
 		return NULL;
-	for (const char *const *d = defaults; d && *d; d++) {
-		size_t k = strcspn(*d, "=") + 1;
-		bool overridden = false;
-
-		for (size_t i = 0; i < o->n_env && !overridden; i++)
-			overridden = !strncmp(o->env[i], *d, k);
-		if (!overridden)
-			env[n++] = *d;
-	}
+	for (size_t i = 0; defaults && defaults[i]; i++)
+		n = env_put(env, n, defaults[i]);
+	for (size_t i = 0; image_env && image_env[i]; i++)
+		if (strchr(image_env[i], '='))
+			n = env_put(env, n, image_env[i]);
 	for (size_t i = 0; i < o->n_env; i++)
-		env[n++] = o->env[i];
+		n = env_put(env, n, o->env[i]);
 	return env;
+}
+
+/* --image: the pulled image's rootfs, and its WorkingDir unless --cwd was given. */
+static int use_image(struct run_opts *o, struct img_info *info)
+{
+	struct img_store *s = NULL;
+	struct sbx_error err = { 0 };
+	int r;
+
+	if (strcmp(o->spec.rootfs, "host"))
+		return ctl_usage_error("run: --image and --rootfs exclude each other");
+	r = img_store_open(o->state_dir ? o->state_dir : IMG_STATE_DIR, &s, &err);
+	if (r >= 0)
+		r = img_store_lookup(s, o->image, info, &err);
+	img_store_close(s);
+	if (r == -ENOENT)
+		return ctl_usage_error("run: image %s is not pulled (sandboxctl pull %s)", o->image,
+				       o->image);
+	if (r < 0) {
+		fprintf(stderr, "sandboxctl: %s\n", err.msg);
+		return EXIT_SANDBOX;
+	}
+	o->spec.rootfs = info->rootfs;
+	if (!o->spec.cwd && info->working_dir[0])
+		o->spec.cwd = info->working_dir;
+	return 0;
 }
 
 static void stream_output(void *userdata, enum sbx_stream stream, const char *buf, size_t len)
@@ -404,31 +462,28 @@ static bool is_request_error(int r)
 	return r == -EINVAL || r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EFBIG;
 }
 
-int ctl_cmd_run(int argc, char **argv)
+/* Everything after the options: the context, the job, the verdict. */
+static int run_job(struct run_opts *o, const struct img_info *info)
 {
-	struct run_opts o = { 0 };
 	struct sbx_context *ctx = NULL;
 	struct sbx_result res;
 	struct sbx_error err = { 0 };
 	const char **env;
 	int r, sfd, sig;
 
-	r = parse_args(&o, argc, argv);
-	if (r)
-		return r;
 	sfd = cancel_on_signals();
-	o.spec.cancel_fd = sfd;
-	o.spec.binds = o.binds;
-	r = sbx_context_new(&o.cfg, &ctx, &err);
+	o->spec.cancel_fd = sfd;
+	o->spec.binds = o->binds;
+	r = sbx_context_new(&o->cfg, &ctx, &err);
 	if (r < 0) {
 		fprintf(stderr, "sandboxctl: %s\n", err.msg);
 		return EXIT_SANDBOX;
 	}
-	env = build_env(&o, sbx_context_env(ctx));
-	o.spec.envp = env;
-	if (!o.json)
-		o.spec.on_output = stream_output;
-	r = env ? sbx_run(ctx, &o.spec, &res, &err) : -ENOMEM;
+	env = build_env(o, sbx_context_env(ctx), (const char *const *)info->env);
+	o->spec.envp = env;
+	if (!o->json)
+		o->spec.on_output = stream_output;
+	r = env ? sbx_run(ctx, &o->spec, &res, &err) : -ENOMEM;
 	free(env);
 	sbx_context_free(ctx);
 	if (r < 0) {
@@ -443,7 +498,22 @@ int ctl_cmd_run(int argc, char **argv)
 		sbx_result_free(&res);
 		return 128 + sig;
 	}
-	r = print_result(&o, &res);
+	r = print_result(o, &res);
 	sbx_result_free(&res);
+	return r;
+}
+
+int ctl_cmd_run(int argc, char **argv)
+{
+	struct run_opts o = { 0 };
+	struct img_info info = { 0 };
+	int r;
+
+	r = parse_args(&o, argc, argv);
+	if (!r && o.image)
+		r = use_image(&o, &info);
+	if (!r)
+		r = run_job(&o, &info);
+	img_info_done(&info);
 	return r;
 }

@@ -635,6 +635,9 @@ static void fake_serve(int fd, bool storage)
 	while (len + 1 < sizeof(req) && (n = read(fd, req + len, sizeof(req) - 1 - len)) > 0) {
 		len += (size_t)n;
 		req[len] = '\0';
+		/* A TLS ClientHello (the client tries HTTPS first): drop it, as a plain server does. */
+		if ((unsigned char)req[0] == 0x16)
+			return;
 		if (strstr(req, "\r\n\r\n"))
 			break;
 	}
