@@ -238,12 +238,58 @@ def t_auth_and_tls():
     env, s = registry("token")
     rc, out, err = pull(state, s["images"]["tiny:v2s2"]["ref"])
     check(rc == 0, "anonymous pull with a bearer token", out, err)
+    rc, out, err = pull(state, s["images"]["tiny:oci"]["ref"], "--auth-file",
+                        env["REGISTRY_DOCKER_CONFIG"])
+    check(rc == 0, "pull with a bearer token won with credentials", out, err)
     env, s = registry("tls")
     ref = s["images"]["tiny:oci"]["ref"]
     rc, out, err = pull(state, ref)
     check(rc != 0, "TLS with an unknown CA was accepted", out)
     rc, out, err = pull(state, ref, "--ca-file", env["REGISTRY_CA"])
     check(rc == 0, "TLS with the CA", out, err)
+
+
+@test("images: no space left: one clear line, nothing tagged")
+def t_no_space():
+    env, s = registry()
+    d = store("nospace")
+    os.makedirs(d)
+    # A 1 MiB tmpfs as the state dir, in a private mount namespace of this one command.
+    p = subprocess.run(["unshare", "-m", "sh", "-c",
+                        'mount -t tmpfs -o size=1m nospace "$1" && exec "$2" pull --state-dir "$1" "$3"',
+                        "sh", d, SBX, s["images"]["tiny:oci"]["ref"]],
+                       capture_output=True, text=True, timeout=120)
+    check(p.returncode != 0, "a pull into a full disk succeeded", p.stdout)
+    errors = [l for l in p.stderr.splitlines() if l.startswith("sandboxctl")]
+    check(len(errors) == 1 and "space" in errors[0].lower(), "not one clear line about space",
+          p.stderr)
+
+
+@test("images: pull shows per-layer progress bars on a terminal, plain lines otherwise")
+def t_progress():
+    import pty
+    env, s = registry()
+    ref = s["images"]["tiny:oci"]["ref"]
+    rc, out, err = pull(store("progress-plain"), ref)
+    check(rc == 0 and "done" in err and "\r" not in err, "plain progress lines", err)
+    state = store("progress-tty")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([SBX, "pull", "--state-dir", state, ref], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    p.wait(timeout=60)
+    os.close(master)
+    check(p.returncode == 0, "pull on a terminal failed", shown[-500:])
+    check(b"\r" in shown and b"[#" in shown and b"MiB" in shown, "no progress bar", shown[-500:])
 
 
 @test("images: pulled once; concurrent pulls share one download and one rootfs")
