@@ -89,18 +89,34 @@ $(B)/probe/%: tests/probe/%.c | $(B)/probe
 	@echo "  PROBE   $@"
 	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -static -pthread -o $@ $<
 
-# Unit tests: every sandbox/ source rebuilt with ASan + UBSan, one binary per test file.
-$(B)/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB_SRC) $(LIB_HDR) | $(B)/unit
-	@echo "  UNIT    $@"
-	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) $(SAN) -iquote sandbox -iquote rootfs -iquote tests/unit \
-		$(PKG_CFLAGS) -DSBX_DATADIR='"$(DATADIR)"' -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+# Unit tests: the libraries built once more with ASan + UBSan (and once plain, for the
+# cgroup-v2 guest, where ASan cannot map its shadow memory inside User-Mode Linux).
+UNIT_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -iquote sandbox -iquote rootfs -iquote tests/unit \
+	$(PKG_CFLAGS) -DSBX_DATADIR='"$(DATADIR)"'
 
-# The same tests without sanitizers, for the cgroup-v2 guest (ASan cannot map its shadow
-# memory inside User-Mode Linux).
-$(B)/unit-plain/%: tests/unit/%.c tests/unit/unit.h $(LIB_SRC) $(LIB_HDR) | $(B)/unit-plain
+$(B)/asan/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(UNIT_CFLAGS) $(SAN) -c -o $@ $<
+
+$(B)/plain/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(UNIT_CFLAGS) -O1 -g -c -o $@ $<
+
+$(B)/asan/libunit.a: $(LIB_SRC:%.c=$(B)/asan/%.o)
+	$(Q)ar rcs $@ $^
+
+$(B)/plain/libunit.a: $(LIB_SRC:%.c=$(B)/plain/%.o)
+	$(Q)ar rcs $@ $^
+
+$(B)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/asan/libunit.a | $(B)/unit
 	@echo "  UNIT    $@"
-	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O1 -g -iquote sandbox -iquote rootfs -iquote tests/unit \
-		$(PKG_CFLAGS) -DSBX_DATADIR='"$(DATADIR)"' -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+	$(Q)$(CC) $(UNIT_CFLAGS) $(SAN) -o $@ $< $(B)/asan/libunit.a $(PKG_LIBS)
+
+$(B)/unit-plain/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/plain/libunit.a | $(B)/unit-plain
+	@echo "  UNIT    $@"
+	$(Q)$(CC) $(UNIT_CFLAGS) -O1 -g -o $@ $< $(B)/plain/libunit.a $(PKG_LIBS)
 
 unit: $(UNIT_BIN) $(UNIT_SRC:tests/unit/%.c=$(B)/unit-plain/%)
 

@@ -14,146 +14,42 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 
 #include "registry.h"
+#include "registry_fixture.h"
 #include "unit.h"
 #include "util.h"
 
-#define REGISTRY_BIN "/usr/bin/docker-registry"
-#define REPO	     "test/img"
+#define REPO "test/img"
 
 static struct {
-	pid_t pid;
-	int port, dead_port;
-	char dir[64];
-	char base[64];
-	const char *skip;
+	struct fixture_registry r;
+	int dead_port;
 	bool made_dir;
 	char layer_digest[IMG_DIGEST_LEN + 1], bad_digest[IMG_DIGEST_LEN + 1];
 	char manifest_digest[IMG_DIGEST_LEN + 1];
 	char *manifest;
-} reg = { .pid = -1 };
+} reg = { .r = FIXTURE_REGISTRY_INIT };
 
 static const char layer[] = "a layer: not a real tar, the registry does not look inside\n";
 static const char bad_blob[] = "this blob gets corrupted on the registry's disk\n";
 static const char config[] = "{\"architecture\": \"amd64\", \"os\": \"linux\", \"rootfs\":"
 			     " {\"type\": \"layers\", \"diff_ids\": []}}";
 
-static void sha256_of(const void *buf, size_t len, char out[IMG_DIGEST_LEN + 1])
-{
-	struct img_sha256 h;
-
-	out[0] = '\0';
-	if (img_sha256_init(&h, NULL) < 0)
-		return;
-	img_sha256_update(&h, buf, len);
-	img_sha256_final(&h, out);
-}
-
-/* A port nobody listens on right now: bind :0, read it back, close. */
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		return -1;
-	return ntohs(a.sin_port);
-}
-
-/* ---- plain HTTP for the fixture (push side) ------------------------------------------------ */
-
-struct http_resp {
-	long status;
-	char location[1024];
-};
-
-static size_t on_header(char *buf, size_t size, size_t n, void *data)
-{
-	struct http_resp *resp = data;
-	size_t len = size * n;
-
-	if (len > 9 && strncasecmp(buf, "Location:", 9) == 0)
-		snprintf(resp->location, sizeof(resp->location), "%.*s",
-			 (int)strcspn(buf + 10, "\r\n"), buf + 10);
-	return len;
-}
-
-static size_t on_discard(char *buf, size_t size, size_t n, void *data)
-{
-	return size * n;
-}
-
-/* One request; body may be NULL. Returns the HTTP status, or -1. */
-static long http(const char *method, const char *url, const char *content_type, const char *body,
-		 size_t len, struct http_resp *resp)
-{
-	struct curl_slist *hdrs = NULL;
-	char ct[160];
-	CURL *c = curl_easy_init();
-	CURLcode rc;
-
-	memset(resp, 0, sizeof(*resp));
-	if (!c)
-		return -1;
-	snprintf(ct, sizeof(ct), "Content-Type: %s",
-		 content_type ? content_type : "application/octet-stream");
-	hdrs = curl_slist_append(hdrs, ct);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_discard);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
-	if (strcmp(method, "GET") != 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body ? len : 0));
-	}
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(c);
-	return rc == CURLE_OK ? resp->status : -1;
-}
-
-/* The monolithic upload of the distribution spec: POST for a session, PUT ?digest= with it. */
-static int push_blob(const char *data, size_t len, char digest[IMG_DIGEST_LEN + 1])
-{
-	struct http_resp resp;
-	char url[1400];
-
-	sha256_of(data, len, digest);
-	snprintf(url, sizeof(url), "%s/v2/%s/blobs/uploads/", reg.base, REPO);
-	if (http("POST", url, NULL, NULL, 0, &resp) != 202 || !resp.location[0])
-		return -1;
-	snprintf(url, sizeof(url), "%s%s%cdigest=%s", resp.location[0] == '/' ? reg.base : "",
-		 resp.location, strchr(resp.location, '?') ? '&' : '?', digest);
-	return http("PUT", url, NULL, data, len, &resp) == 201 ? 0 : -1;
-}
-
 static int push_image(void)
 {
-	char cfg_digest[IMG_DIGEST_LEN + 1], url[256];
-	struct http_resp resp;
+	char cfg_digest[IMG_DIGEST_LEN + 1];
 
-	if (push_blob(layer, strlen(layer), reg.layer_digest) < 0 ||
-	    push_blob(bad_blob, strlen(bad_blob), reg.bad_digest) < 0 ||
-	    push_blob(config, strlen(config), cfg_digest) < 0)
+	if (fixture_push_blob(&reg.r, REPO, layer, strlen(layer), reg.layer_digest) < 0 ||
+	    fixture_push_blob(&reg.r, REPO, bad_blob, strlen(bad_blob), reg.bad_digest) < 0 ||
+	    fixture_push_blob(&reg.r, REPO, config, strlen(config), cfg_digest) < 0)
 		return -1;
 	if (asprintf(
 		    &reg.manifest,
@@ -164,103 +60,41 @@ static int push_image(void)
 		    IMG_MEDIA_OCI_MANIFEST, cfg_digest, strlen(config), reg.layer_digest,
 		    strlen(layer)) < 0)
 		return -1;
-	sha256_of(reg.manifest, strlen(reg.manifest), reg.manifest_digest);
-	snprintf(url, sizeof(url), "%s/v2/%s/manifests/v1", reg.base, REPO);
-	return http("PUT", url, IMG_MEDIA_OCI_MANIFEST, reg.manifest, strlen(reg.manifest),
-		    &resp) == 201
-		       ? 0
-		       : -1;
-}
-
-/* ---- the registry process ------------------------------------------------------------------ */
-
-static int write_config(const char *path)
-{
-	FILE *f = fopen(path, "we");
-
-	if (!f)
-		return -1;
-	fprintf(f,
-		"version: 0.1\n"
-		"log:\n  level: error\n  accesslog:\n    disabled: true\n"
-		"storage:\n  filesystem:\n    rootdirectory: %s/data\n"
-		"http:\n  addr: 127.0.0.1:%d\n",
-		reg.dir, reg.port);
-	return fclose(f) == 0 ? 0 : -1;
-}
-
-static void exec_registry(const char *cfg)
-{
-	char log[128];
-	int fd;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-	snprintf(log, sizeof(log), "%s/registry.log", reg.dir);
-	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execl(REGISTRY_BIN, REGISTRY_BIN, "serve", cfg, (char *)NULL);
-	_exit(127);
-}
-
-/* Poll GET /v2/ until it answers 200, for at most 10 s. */
-static bool wait_ready(void)
-{
-	struct http_resp resp;
-	char url[96];
-
-	snprintf(url, sizeof(url), "%s/v2/", reg.base);
-	for (int i = 0; i < 200; i++) {
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
-
-		if (http("GET", url, NULL, NULL, 0, &resp) == 200)
-			return true;
-		if (waitpid(reg.pid, NULL, WNOHANG) == reg.pid) {
-			reg.pid = -1;
-			return false;
-		}
-		nanosleep(&ts, NULL);
-	}
-	return false;
+	fixture_sha256(reg.manifest, strlen(reg.manifest), reg.manifest_digest);
+	return fixture_push_manifest(&reg.r, REPO, "v1", IMG_MEDIA_OCI_MANIFEST, reg.manifest);
 }
 
 TEST(registry_start)
 {
-	char cfg[128];
+	int r;
 
-	if (access(REGISTRY_BIN, X_OK) < 0) {
-		reg.skip = "docker-registry not installed (apt-get install docker-registry)";
-		SKIP(reg.skip);
+	if (access(FIXTURE_REGISTRY_BIN, X_OK) < 0) {
+		reg.r.skip = FIXTURE_SKIP_NOT_INSTALLED;
+		SKIP(reg.r.skip);
 	}
-	reg.port = free_port();
-	reg.dead_port = free_port();
-	snprintf(reg.dir, sizeof(reg.dir), "/tmp/sbx-unit-registry-XXXXXX");
-	reg.made_dir = mkdtemp(reg.dir) != NULL;
-	CHECK(reg.port > 0 && reg.made_dir);
-	snprintf(reg.base, sizeof(reg.base), "http://127.0.0.1:%d", reg.port);
-	snprintf(cfg, sizeof(cfg), "%s/config.yml", reg.dir);
-	CHECK(write_config(cfg) == 0);
-	reg.pid = fork();
-	if (reg.pid == 0)
-		exec_registry(cfg);
-	CHECK(reg.pid > 0);
-	if (!wait_ready()) {
-		reg.skip =
+	reg.r.port = fixture_free_port();
+	reg.dead_port = fixture_free_port();
+	snprintf(reg.r.dir, sizeof(reg.r.dir), "/tmp/sbx-unit-registry-XXXXXX");
+	reg.made_dir = mkdtemp(reg.r.dir) != NULL;
+	CHECK(reg.r.port > 0 && reg.made_dir);
+	r = fixture_registry_start(&reg.r);
+	CHECK(r != -EIO);    /* config.yml written */
+	CHECK(r != -ECHILD); /* forked */
+	if (r < 0) {
+		reg.r.skip =
 			"docker-registry did not start (see its log in /tmp/sbx-unit-registry-*)";
-		SKIP(reg.skip);
+		SKIP(reg.r.skip);
 	}
 	if (push_image() < 0) {
-		reg.skip = "could not push the test image";
+		reg.r.skip = "could not push the test image";
 		CHECK(!"push to the loopback registry");
 	}
 }
 
 #define NEED_REGISTRY()                                                                            \
 	do {                                                                                       \
-		if (reg.skip || reg.pid < 0)                                                       \
-			SKIP(reg.skip ? reg.skip : "no registry");                                 \
+		if (reg.r.skip || reg.r.pid < 0)                                                   \
+			SKIP(reg.r.skip ? reg.r.skip : "no registry");                             \
 	} while (0)
 
 static int open_client(const struct img_registry_opts *opts, struct img_registry **ret,
@@ -289,7 +123,7 @@ TEST(manifest_by_tag_and_digest)
 	size_t len = 0;
 
 	NEED_REGISTRY();
-	CHECK(open_client(NULL, &r, &err, "127.0.0.1:%d/" REPO ":v1", reg.port) == 0);
+	CHECK(open_client(NULL, &r, &err, "127.0.0.1:%d/" REPO ":v1", reg.r.port) == 0);
 	if (!r)
 		return;
 	CHECK(img_registry_manifest(r, "v1", &body, &len, media, digest, &err) == 0);
@@ -315,7 +149,7 @@ TEST(manifest_unknown)
 	size_t len;
 
 	NEED_REGISTRY();
-	CHECK(open_client(NULL, &r, &err, "127.0.0.1:%d/" REPO, reg.port) == 0);
+	CHECK(open_client(NULL, &r, &err, "127.0.0.1:%d/" REPO, reg.r.port) == 0);
 	if (!r)
 		return;
 	CHECK(img_registry_manifest(r, "nosuchtag", &body, &len, media, digest, &err) == -ENOENT);
@@ -334,10 +168,10 @@ TEST(manifest_unknown)
 
 static int tmpfile_in_dir(void)
 {
-	char path[128];
+	char path[256];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/blob-XXXXXX", reg.dir);
+	snprintf(path, sizeof(path), "%s/blob-XXXXXX", reg.r.dir);
 	fd = mkostemp(path, O_CLOEXEC);
 	if (fd >= 0)
 		unlink(path);
@@ -361,7 +195,7 @@ TEST(blob_download)
 	ssize_t n;
 
 	NEED_REGISTRY();
-	CHECK(fd >= 0 && open_client(NULL, &r, &err, "127.0.0.1:%d/" REPO, reg.port) == 0);
+	CHECK(fd >= 0 && open_client(NULL, &r, &err, "127.0.0.1:%d/" REPO, reg.r.port) == 0);
 	if (!r || fd < 0)
 		return;
 	CHECK(img_registry_blob(r, reg.layer_digest, strlen(layer), fd, on_progress, &progress,
@@ -384,7 +218,7 @@ TEST(blob_refused)
 			      "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 	NEED_REGISTRY();
-	CHECK(fd >= 0 && open_client(NULL, &r, &err, "127.0.0.1:%d/" REPO, reg.port) == 0);
+	CHECK(fd >= 0 && open_client(NULL, &r, &err, "127.0.0.1:%d/" REPO, reg.r.port) == 0);
 	if (!r || fd < 0)
 		return;
 	/* more bytes than the descriptor announced: cut off */
@@ -411,14 +245,14 @@ TEST(blob_corrupted_on_registry)
 
 	NEED_REGISTRY();
 	snprintf(path, sizeof(path), "%s/data/docker/registry/v2/blobs/sha256/%.2s/%s/data",
-		 reg.dir, reg.bad_digest + 7, reg.bad_digest + 7);
+		 reg.r.dir, reg.bad_digest + 7, reg.bad_digest + 7);
 	f = fopen(path, "r+e");
 	CHECK(f != NULL);
 	if (!f)
 		return;
 	fputs("THIS", f);
 	fclose(f);
-	CHECK(fd >= 0 && open_client(NULL, &r, &err, "127.0.0.1:%d/" REPO, reg.port) == 0);
+	CHECK(fd >= 0 && open_client(NULL, &r, &err, "127.0.0.1:%d/" REPO, reg.r.port) == 0);
 	if (!r || fd < 0)
 		return;
 	CHECK(img_registry_blob(r, reg.bad_digest, strlen(bad_blob), fd, NULL, NULL, &err) ==
@@ -437,7 +271,7 @@ TEST(connection_refused)
 	size_t len;
 
 	NEED_REGISTRY();
-	CHECK(open_client(&opts, &r, &err, "127.0.0.1:%d/" REPO, reg.port) == 0);
+	CHECK(open_client(&opts, &r, &err, "127.0.0.1:%d/" REPO, reg.r.port) == 0);
 	img_registry_close(r);
 	r = NULL;
 	/* the port nobody listens on */
@@ -464,7 +298,7 @@ TEST(docker_hub_mirrors)
 
 	NEED_REGISTRY();
 	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", reg.dead_port);
-	snprintf(live, sizeof(live), "%s/", reg.base);
+	snprintf(live, sizeof(live), "%s/", reg.r.base);
 	CHECK(open_client(&opts, &r, &err, "%s", REPO ":v1") == 0);
 	if (!r)
 		return;
@@ -477,25 +311,25 @@ TEST(docker_hub_mirrors)
 /* Credentials for the registry come from a Docker config.json; a bad entry is an error. */
 TEST(auth_file)
 {
-	char path[128];
+	char path[256];
 	struct sbx_error err = { 0 };
 	struct img_registry *r = NULL;
 	FILE *f;
 
 	NEED_REGISTRY();
-	snprintf(path, sizeof(path), "%s/config.json", reg.dir);
+	snprintf(path, sizeof(path), "%s/config.json", reg.r.dir);
 	f = fopen(path, "we");
 	CHECK(f != NULL);
 	if (!f)
 		return;
 	fprintf(f, "{\"auths\": {\"127.0.0.1:%d\": {\"auth\": \"dXNlcjpw\\r\\nX-Evil: 1\"}}}",
-		reg.port);
+		reg.r.port);
 	fclose(f);
 	struct img_registry_opts opts = { .auth_file = path };
-	CHECK(open_client(&opts, &r, &err, "127.0.0.1:%d/" REPO, reg.port) == -EINVAL);
+	CHECK(open_client(&opts, &r, &err, "127.0.0.1:%d/" REPO, reg.r.port) == -EINVAL);
 	CHECK(strstr(err.msg, "bad credentials") != NULL);
 	opts.auth_file = "/nonexistent/config.json";
-	CHECK(open_client(&opts, &r, &err, "127.0.0.1:%d/" REPO, reg.port) == -ENOENT);
+	CHECK(open_client(&opts, &r, &err, "127.0.0.1:%d/" REPO, reg.r.port) == -ENOENT);
 	CHECK(r == NULL);
 }
 
@@ -754,7 +588,7 @@ TEST(auth_bearer_and_redirect)
 	CHECK(fake_manifest_get("auth/img", NULL, &err) == 0);
 	CHECK(fake.token_hits == 2 && fake.token_authz[0] == '\0');
 
-	sha256_of(FAKE_BLOB, strlen(FAKE_BLOB), want);
+	fixture_sha256(FAKE_BLOB, strlen(FAKE_BLOB), want);
 	CHECK(open_client(&opts, &r, &err, "127.0.0.1:%d/auth/img", fake.port[0]) == 0);
 	fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	CHECK(r && fd >= 0);
@@ -815,12 +649,9 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 TEST(registry_stop)
 {
-	if (reg.pid > 0) {
-		kill(reg.pid, SIGTERM);
-		waitpid(reg.pid, NULL, 0);
-	}
+	fixture_registry_stop(&reg.r);
 	if (reg.made_dir)
-		nftw(reg.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		nftw(reg.r.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(reg.manifest);
 }
 

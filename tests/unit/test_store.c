@@ -11,32 +11,25 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 
+#include "registry_fixture.h"
 #include "store.h"
 #include "unit.h"
 #include "util.h"
 
-#define REGISTRY_BIN "/usr/bin/docker-registry"
-#define REPO	     "test/img"
-#define NAME	     "test.local/x:1"
+#define REPO "test/img"
+#define NAME "test.local/x:1"
 
 struct doc {
 	char *data;
@@ -49,22 +42,11 @@ static struct {
 	struct doc layer[2], config, bad_config, config_y, manifest, bad_manifest, manifest_y;
 } t;
 
-static void sha256_of(const void *buf, size_t len, char out[IMG_DIGEST_LEN + 1])
-{
-	struct img_sha256 h;
-
-	out[0] = '\0';
-	if (img_sha256_init(&h, NULL) < 0)
-		return;
-	img_sha256_update(&h, buf, len);
-	img_sha256_final(&h, out);
-}
-
 static void doc_set(struct doc *d, char *data, size_t len)
 {
 	d->data = data;
 	d->len = len;
-	sha256_of(data, len, d->digest);
+	fixture_sha256(data, len, d->digest);
 }
 
 /* ---- building the image -------------------------------------------------------------------- */
@@ -287,7 +269,7 @@ TEST(put_blob)
 	CHECK(img_store_open(t.state, &s, &err) == 0);
 	if (!s)
 		return;
-	sha256_of("other", 5, wrong);
+	fixture_sha256("other", 5, wrong);
 	/* bytes that are not what the digest says: refused, nothing stored, nothing left over */
 	CHECK(put_mem(s, wrong, t.config.data, t.config.len, &err) == -EBADMSG);
 	CHECK(strstr(err.msg, "digest mismatch: expected sha256:") && strstr(err.msg, ", got "));
@@ -506,99 +488,18 @@ TEST(dead_pull_cleaned)
 /* ---- the registry (as test_registry.c runs it) ----------------------------------------------- */
 
 static struct {
-	pid_t pid;
-	int port;
-	char dir[160], base[64];
-	const char *skip;
+	struct fixture_registry r;
 	char index_digest[IMG_DIGEST_LEN + 1];
-} reg = { .pid = -1 };
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		return -1;
-	return ntohs(a.sin_port);
-}
-
-struct http_resp {
-	long status;
-	char location[1024];
-};
-
-static size_t on_header(char *buf, size_t size, size_t n, void *data)
-{
-	struct http_resp *resp = data;
-	size_t len = size * n;
-
-	if (len > 9 && strncasecmp(buf, "Location:", 9) == 0)
-		snprintf(resp->location, sizeof(resp->location), "%.*s",
-			 (int)strcspn(buf + 10, "\r\n"), buf + 10);
-	return len;
-}
-
-static size_t on_discard(char *buf, size_t size, size_t n, void *data)
-{
-	return size * n;
-}
-
-static long http(const char *method, const char *url, const char *content_type, const char *body,
-		 size_t len, struct http_resp *resp)
-{
-	struct curl_slist *hdrs = NULL;
-	char ct[160];
-	CURL *c = curl_easy_init();
-	CURLcode rc;
-
-	memset(resp, 0, sizeof(*resp));
-	if (!c)
-		return -1;
-	snprintf(ct, sizeof(ct), "Content-Type: %s",
-		 content_type ? content_type : "application/octet-stream");
-	hdrs = curl_slist_append(hdrs, ct);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_discard);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
-	if (strcmp(method, "GET") != 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body ? len : 0));
-	}
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(c);
-	return rc == CURLE_OK ? resp->status : -1;
-}
+} reg = { .r = FIXTURE_REGISTRY_INIT };
 
 static int push_blob(const struct doc *d)
 {
-	struct http_resp resp;
-	char url[1400];
-
-	snprintf(url, sizeof(url), "%s/v2/%s/blobs/uploads/", reg.base, REPO);
-	if (http("POST", url, NULL, NULL, 0, &resp) != 202 || !resp.location[0])
-		return -1;
-	snprintf(url, sizeof(url), "%s%s%cdigest=%s", resp.location[0] == '/' ? reg.base : "",
-		 resp.location, strchr(resp.location, '?') ? '&' : '?', d->digest);
-	return http("PUT", url, NULL, d->data, d->len, &resp) == 201 ? 0 : -1;
+	return fixture_push_blob(&reg.r, REPO, d->data, d->len, NULL);
 }
 
 static int push_manifest(const char *tag, const char *media, const char *body)
 {
-	struct http_resp resp;
-	char url[256];
-
-	snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s", reg.base, REPO, tag);
-	return http("PUT", url, media, body, strlen(body), &resp) == 201 ? 0 : -1;
+	return fixture_push_manifest(&reg.r, REPO, tag, media, body);
 }
 
 /* v1, v2: the image manifest; multi: an OCI index offering it for this host's platform. */
@@ -619,102 +520,38 @@ static int push_image(void)
 		     IMG_MEDIA_OCI_INDEX, IMG_MEDIA_OCI_MANIFEST, t.manifest.digest, t.manifest.len,
 		     host.arch) < 0)
 		return -1;
-	sha256_of(index, strlen(index), reg.index_digest);
+	fixture_sha256(index, strlen(index), reg.index_digest);
 	return push_manifest("multi", IMG_MEDIA_OCI_INDEX, index);
-}
-
-static int write_config(const char *path)
-{
-	FILE *f = fopen(path, "we");
-
-	if (!f)
-		return -1;
-	fprintf(f,
-		"version: 0.1\n"
-		"log:\n  level: error\n  accesslog:\n    disabled: true\n"
-		"storage:\n  filesystem:\n    rootdirectory: %s/data\n"
-		"http:\n  addr: 127.0.0.1:%d\n",
-		reg.dir, reg.port);
-	return fclose(f) == 0 ? 0 : -1;
-}
-
-static void exec_registry(const char *cfg)
-{
-	char log[256];
-	int fd;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-	snprintf(log, sizeof(log), "%s/registry.log", reg.dir);
-	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execl(REGISTRY_BIN, REGISTRY_BIN, "serve", cfg, (char *)NULL);
-	_exit(127);
-}
-
-static bool wait_ready(void)
-{
-	struct http_resp resp;
-	char url[96];
-
-	snprintf(url, sizeof(url), "%s/v2/", reg.base);
-	for (int i = 0; i < 200; i++) {
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
-
-		if (http("GET", url, NULL, NULL, 0, &resp) == 200)
-			return true;
-		if (waitpid(reg.pid, NULL, WNOHANG) == reg.pid) {
-			reg.pid = -1;
-			return false;
-		}
-		nanosleep(&ts, NULL);
-	}
-	return false;
-}
-
-static void registry_stop(void)
-{
-	if (reg.pid > 0) {
-		kill(reg.pid, SIGTERM);
-		waitpid(reg.pid, NULL, 0);
-		reg.pid = -1;
-	}
 }
 
 TEST(registry_start)
 {
-	char cfg[256];
+	int r;
 
-	if (access(REGISTRY_BIN, X_OK) < 0) {
-		reg.skip = "docker-registry not installed (apt-get install docker-registry)";
-		SKIP(reg.skip);
+	if (access(FIXTURE_REGISTRY_BIN, X_OK) < 0) {
+		reg.r.skip = FIXTURE_SKIP_NOT_INSTALLED;
+		SKIP(reg.r.skip);
 	}
-	reg.port = free_port();
-	snprintf(reg.dir, sizeof(reg.dir), "%s/registry", t.dir);
-	CHECK(reg.port > 0 && mkdir(reg.dir, 0700) == 0);
-	snprintf(reg.base, sizeof(reg.base), "http://127.0.0.1:%d", reg.port);
-	snprintf(cfg, sizeof(cfg), "%s/config.yml", reg.dir);
-	CHECK(write_config(cfg) == 0);
-	reg.pid = fork();
-	if (reg.pid == 0)
-		exec_registry(cfg);
-	CHECK(reg.pid > 0);
-	if (!wait_ready()) {
-		reg.skip = "docker-registry did not start (see registry.log in its temp dir)";
-		SKIP(reg.skip);
+	reg.r.port = fixture_free_port();
+	snprintf(reg.r.dir, sizeof(reg.r.dir), "%s/registry", t.dir);
+	CHECK(reg.r.port > 0 && mkdir(reg.r.dir, 0700) == 0);
+	r = fixture_registry_start(&reg.r);
+	CHECK(r != -EIO);    /* config.yml written */
+	CHECK(r != -ECHILD); /* forked */
+	if (r < 0) {
+		reg.r.skip = "docker-registry did not start (see registry.log in its temp dir)";
+		SKIP(reg.r.skip);
 	}
 	if (push_image() < 0) {
-		reg.skip = "could not push the test image";
+		reg.r.skip = "could not push the test image";
 		CHECK(!"push to the loopback registry");
 	}
 }
 
 #define NEED_REGISTRY()                                                                            \
 	do {                                                                                       \
-		if (reg.skip || reg.pid < 0)                                                       \
-			SKIP(reg.skip ? reg.skip : "no registry");                                 \
+		if (reg.r.skip || reg.r.pid < 0)                                                   \
+			SKIP(reg.r.skip ? reg.r.skip : "no registry");                             \
 	} while (0)
 
 static void on_progress(void *userdata, const char *digest, uint64_t done, uint64_t total)
@@ -730,7 +567,7 @@ static int pull(struct img_store *s, const char *what, uint64_t *bytes, struct i
 	struct img_pull_opts o = { .progress = on_progress, .userdata = bytes };
 	char ref[256];
 
-	snprintf(ref, sizeof(ref), "127.0.0.1:%d/%s%s", reg.port, REPO, what);
+	snprintf(ref, sizeof(ref), "127.0.0.1:%d/%s%s", reg.r.port, REPO, what);
 	*bytes = 0;
 	return img_store_pull(s, ref, &o, info, err);
 }
@@ -854,7 +691,7 @@ TEST(pull_offline)
 	uint64_t bytes = 0;
 
 	NEED_REGISTRY();
-	registry_stop();
+	fixture_registry_stop(&reg.r);
 	CHECK(img_store_open(t.state, &s, &err) == 0);
 	if (!s)
 		return;
@@ -872,7 +709,7 @@ TEST(pull_offline)
 
 TEST(teardown)
 {
-	registry_stop();
+	fixture_registry_stop(&reg.r);
 	if (t.dir[0])
 		nftw(t.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(t.layer[0].data);
