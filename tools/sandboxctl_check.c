@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "sandboxctl.h"
+#include "store.h"
 
 struct check_row {
 	const char *feature;
@@ -140,22 +141,50 @@ static int check_jail(struct check_row *rows, int n)
 	return n;
 }
 
+/* The image store: not needed for host-rootfs jobs, so reported but never required. */
+static int check_store(struct check_row *rows, int n, const char *dir)
+{
+	struct sbx_error err = { 0 };
+	struct img_store *s = NULL;
+	struct img_info *list = NULL;
+	size_t count = 0;
+
+	if (img_store_open(dir, &s, &err) < 0 || img_store_list(s, &list, &count, &err) < 0) {
+		row(&rows[n++], "image store", false, false, "%s", err.msg);
+		img_store_close(s);
+		return n;
+	}
+	row(&rows[n++], "image store", true, false, "%s (%zu image%s)", dir, count,
+	    count == 1 ? "" : "s");
+	for (size_t i = 0; i < count; i++)
+		img_info_done(&list[i]);
+	free(list);
+	img_store_close(s);
+	return n;
+}
+
 int ctl_cmd_check(int argc, char **argv)
 {
 	struct check_row rows[16];
 	bool runnable = true;
 	int n;
 
+	const char *state_dir = IMG_STATE_DIR;
+
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		puts("usage: sandboxctl check\nProbe the kernel features the jail uses; exit 0 when a job can run.");
+		puts("usage: sandboxctl check [--state-dir DIR]\n"
+		     "Probe the kernel features the jail uses; exit 0 when a job can run.");
 		return 0;
 	}
-	if (argc > 1)
+	if (argc == 3 && !strcmp(argv[1], "--state-dir"))
+		state_dir = argv[2];
+	else if (argc > 1)
 		return ctl_usage_error("check: unexpected argument '%s'", argv[1]);
 	if (geteuid() != 0)
 		return ctl_usage_error("check: must run as root (namespaces, cgroups, mounts)");
 	n = check_kernel(rows);
 	n = check_jail(rows, n);
+	n = check_store(rows, n, state_dir);
 	printf("%-20s %-8s %s\n", "FEATURE", "STATUS", "DETAIL");
 	for (int i = 0; i < n; i++) {
 		printf("%-20s %-8s %s\n", rows[i].feature,

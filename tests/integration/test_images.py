@@ -386,3 +386,13 @@ def t_run_and_gc():
     check(rc == 0 and "freed" in out, "gc failed", out, err)
     check(not os.listdir(os.path.join(state, "images")), "gc left a rootfs")
     check(not os.listdir(os.path.join(state, "blobs", "sha256")), "gc left blobs")
+
+
+@test("images: --state-dir after the subcommand for check too; an unknown image is a clear error")
+def t_state_dir_everywhere():
+    state = store("check")
+    rc, out, err = ctl("check", "--state-dir", state)
+    check(rc == 0 and "image store" in out and state in out, "check --state-dir", out, err)
+    for cmd in ("inspect", "rm"):
+        rc, out, err = ctl(cmd, "--state-dir", state, "never/pulled:1")
+        check(rc == 2 and len(err.strip().splitlines()) == 1, "%s of an unknown image" % cmd, rc, err)
