@@ -65,9 +65,10 @@ atexit.register(stop_registries)  # whatever subset of the tests ran
 
 
 def store(name):
-    """A fresh state dir for one test."""
+    """A fresh state dir for one test (its parent exists; the store creates the dir itself)."""
     d = os.path.join(WORK, "state-" + name)
     shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(WORK, exist_ok=True)
     return d
 
 
@@ -392,7 +393,8 @@ def t_run_and_gc():
 def t_state_dir_everywhere():
     state = store("check")
     rc, out, err = ctl("check", "--state-dir", state)
-    check(rc == 0 and "image store" in out and state in out, "check --state-dir", out, err)
+    check(rc == 0 and "image store          ok" in out and state in out, "check --state-dir",
+          out, err)
     for cmd in ("inspect", "rm"):
         rc, out, err = ctl(cmd, "--state-dir", state, "never/pulled:1")
         check(rc == 2 and len(err.strip().splitlines()) == 1, "%s of an unknown image" % cmd, rc, err)
