@@ -231,6 +231,20 @@ static int index_search(const cJSON *list, const struct img_platform *want, bool
 	return -ENOENT;
 }
 
+/* Parse an index or a manifest: JSON, schemaVersion 2, and its mediaType ("" when absent). */
+static int doc_open(const char *body, size_t len, const char *what, cJSON **root, char media[128],
+		    struct sbx_error *err)
+{
+	int r = doc_parse(body, len, what, root, err);
+
+	if (r < 0)
+		return r;
+	r = check_schema_version(*root, err);
+	if (r >= 0)
+		r = get_str(*root, "mediaType", false, media, 128, err);
+	return r < 0 ? sbx_err_prefix(err, r, "%s", what) : 0;
+}
+
 int img_index_pick(const char *body, size_t len, const struct img_platform *want,
 		   struct img_descriptor *ret, struct sbx_error *err)
 {
@@ -239,14 +253,9 @@ int img_index_pick(const char *body, size_t len, const struct img_platform *want
 	const cJSON *list;
 	int r;
 
-	r = doc_parse(body, len, "index", &root, err);
+	r = doc_open(body, len, "index", &root, media, err);
 	if (r < 0)
 		return r;
-	r = check_schema_version(root, err);
-	if (r >= 0)
-		r = get_str(root, "mediaType", false, media, sizeof(media), err);
-	if (r < 0)
-		return sbx_err_prefix(err, r, "index");
 	if (media[0] && !is_one_of(media, index_types))
 		return sbx_err_msg(err, EINVAL, "index: media type \"%s\" is not an index", media);
 	list = cJSON_GetObjectItemCaseSensitive(root, "manifests");
@@ -312,14 +321,9 @@ int img_manifest_parse(const char *body, size_t len, struct img_manifest *ret,
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	r = doc_parse(body, len, "manifest", &root, err);
+	r = doc_open(body, len, "manifest", &root, media, err);
 	if (r < 0)
 		return r;
-	r = check_schema_version(root, err);
-	if (r >= 0)
-		r = get_str(root, "mediaType", false, media, sizeof(media), err);
-	if (r < 0)
-		return sbx_err_prefix(err, r, "manifest");
 	/* The OCI manifest may omit mediaType; Docker v2s2 always has it. */
 	if (media[0] && !is_one_of(media, manifest_types))
 		return sbx_err_msg(err, EPROTONOSUPPORT,
