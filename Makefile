@@ -45,14 +45,20 @@ ROOTFS_SRC := $(sort $(wildcard rootfs/*.c))
 ROOTFS_OBJ := $(ROOTFS_SRC:%.c=$(B)/%.o)
 LIB_SRC := $(SANDBOX_SRC) $(ROOTFS_SRC)
 LIB_HDR := $(wildcard sandbox/*.h rootfs/*.h)
-SANDBOXCTL_SRC := $(sort $(wildcard tools/sandboxctl*.c))
+# Two binaries: sandboxctl (run, check: lean, no libcurl/libarchive to load on every job) and
+# sandboxctl-image (pull, images, inspect, rm, gc), which sandboxctl execs for those commands.
+SANDBOXCTL_SRC := tools/sandboxctl.c tools/sandboxctl_common.c tools/sandboxctl_run.c \
+	tools/sandboxctl_check.c tools/sandboxctl_helper.c
+SANDBOXCTL_IMAGE_SRC := tools/sandboxctl_image_main.c tools/sandboxctl_common.c \
+	tools/sandboxctl_image.c
+JAIL_PKGS := libseccomp libcap libmnl libcjson
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 PROBE_SRC := $(sort $(wildcard tests/probe/*.c))
 PROBE_BIN := $(PROBE_SRC:tests/probe/%.c=$(B)/probe/%)
 
 .PHONY: all deps test unit bench run format install clean check-format
-all: $(B)/libsandbox.a $(B)/librootfs.a $(B)/sandboxctl $(PROBE_BIN)
+all: $(B)/libsandbox.a $(B)/librootfs.a $(B)/sandboxctl $(B)/sandboxctl-image $(PROBE_BIN)
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -80,7 +86,11 @@ $(B)/libsandbox.a: $(SANDBOX_OBJ)
 $(B)/librootfs.a: $(ROOTFS_OBJ)
 	$(Q)ar rcs $@ $^
 
-$(B)/sandboxctl: $(SANDBOXCTL_SRC:%.c=$(B)/%.o) $(B)/librootfs.a $(B)/libsandbox.a
+$(B)/sandboxctl: $(SANDBOXCTL_SRC:%.c=$(B)/%.o) $(B)/libsandbox.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_H) -o $@ $^ $(shell pkg-config --libs $(JAIL_PKGS)) -lm
+
+$(B)/sandboxctl-image: $(SANDBOXCTL_IMAGE_SRC:%.c=$(B)/%.o) $(B)/librootfs.a $(B)/libsandbox.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_H) -o $@ $^ $(PKG_LIBS)
 
@@ -146,7 +156,7 @@ check-format:
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/profiles/security $(DESTDIR)$(DATADIR)/profiles/languages
-	install -m 0755 $(B)/sandboxctl $(DESTDIR)$(BINDIR)/sandboxctl
+	install -m 0755 $(B)/sandboxctl $(B)/sandboxctl-image $(DESTDIR)$(BINDIR)/
 	install -m 0644 profiles/security/*.json $(DESTDIR)$(DATADIR)/profiles/security/
 	for f in profiles/languages/*.json; do [ ! -e "$$f" ] || install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/profiles/languages/; done
 

@@ -26,7 +26,12 @@ int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int ctl_cmd_run(int argc, char **argv);
 int ctl_cmd_check(int argc, char **argv);
-/* pull, images, inspect, rm, gc: argv[0] names which. */
+/* pull, images, inspect, rm, gc: argv[0] names which (in sandboxctl-image). */
 int ctl_cmd_image(int argc, char **argv);
+
+/* In the lean sandboxctl: exec sandboxctl-image with this subcommand, or run it and return
+ * its exit status with its stdout in *ret_out (malloc'd). args[0] is ignored. */
+int ctl_exec_image(int argc, char **argv);
+int ctl_image_capture(char *const args[], char **ret_out);
 
 #endif

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "sandboxctl.h"
-#include "store.h"
 
 struct check_row {
 	const char *feature;
@@ -141,25 +140,22 @@ static int check_jail(struct check_row *rows, int n)
 	return n;
 }
 
-/* The image store: not needed for host-rootfs jobs, so reported but never required. */
+/* The image store (asked of sandboxctl-image): not needed for host-rootfs jobs, never required. */
 static int check_store(struct check_row *rows, int n, const char *dir)
 {
-	struct sbx_error err = { 0 };
-	struct img_store *s = NULL;
-	struct img_info *list = NULL;
-	size_t count = 0;
+	char *args[] = { "sandboxctl-image", "images", "--state-dir", (char *)dir, NULL };
+	char *out = NULL;
+	int lines = 0, rc = ctl_image_capture(args, &out);
 
-	if (img_store_open(dir, &s, &err) < 0 || img_store_list(s, &list, &count, &err) < 0) {
-		row(&rows[n++], "image store", false, false, "%s", err.msg);
-		img_store_close(s);
-		return n;
-	}
-	row(&rows[n++], "image store", true, false, "%s (%zu image%s)", dir, count,
-	    count == 1 ? "" : "s");
-	for (size_t i = 0; i < count; i++)
-		img_info_done(&list[i]);
-	free(list);
-	img_store_close(s);
+	for (const char *p = out; p && (p = strchr(p, '\n')); p++)
+		lines++;
+	free(out);
+	if (rc != 0)
+		row(&rows[n++], "image store", false, false,
+		    "%s: not usable (sandboxctl images --state-dir %s)", dir, dir);
+	else
+		row(&rows[n++], "image store", true, false, "%s (%d image%s)", dir, lines - 1,
+		    lines == 2 ? "" : "s");
 	return n;
 }
 
@@ -169,7 +165,7 @@ int ctl_cmd_check(int argc, char **argv)
 	bool runnable = true;
 	int n;
 
-	const char *state_dir = IMG_STATE_DIR;
+	const char *state_dir = "/var/lib/sandboxd";
 
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		puts("usage: sandboxctl check [--state-dir DIR]\n"

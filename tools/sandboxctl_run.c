@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "sandboxctl.h"
-#include "store.h"
+#include <cjson/cJSON.h>
 
 #define MAX_BINDS 64
 #define MAX_ENV	  256
@@ -93,7 +93,7 @@ static const char usage_text[] =
 	"usage: sandboxctl run [OPTIONS] -- PROG [ARG...]\n"
 	"  --rootfs DIR|host     root filesystem (default: host: /usr /bin /lib* read-only)\n"
 	"  --image IMAGE         run on a pulled image (its Env and WorkingDir apply)\n"
-	"  --state-dir DIR       the image store for --image (default " IMG_STATE_DIR ")\n"
+	"  --state-dir DIR       the image store for --image (default /var/lib/sandboxd)\n"
 	"  --memory SIZE         memory limit, no swap (e.g. 128M)\n"
 	"  --cpu-time DUR        CPU time of all processes (e.g. 2s, 500ms)\n"
 	"  --wall-time DUR       wall-clock time\n"
@@ -315,29 +315,66 @@ static const char **build_env(const struct run_opts *o, const char *const *defau
 	return env;
 }
 
-/* --image: the pulled image's rootfs, and its WorkingDir unless --cwd was given. */
-static int use_image(struct run_opts *o, struct img_info *info)
+/* A pulled image as `sandboxctl inspect` shows it: what a job needs of it. */
+struct run_image {
+	cJSON *json;
+	const char **env; /* points into json */
+};
+
+static void run_image_done(struct run_image *img)
 {
-	struct img_store *s = NULL;
-	struct sbx_error err = { 0 };
-	int r;
+	free(img->env);
+	cJSON_Delete(img->json);
+}
+
+static const char *json_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int image_env(struct run_image *img)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(img->json, "env"), *it;
+	size_t n = 0;
+
+	img->env = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(char *));
+	if (!img->env)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, arr) if (cJSON_IsString(it)) img->env[n++] = it->valuestring;
+	return 0;
+}
+
+/* --image: ask sandboxctl-image for the image's rootfs, Env and WorkingDir. */
+static int use_image(struct run_opts *o, struct run_image *img)
+{
+	char *args[] = {
+		"sandboxctl-image", "inspect",
+		"--state-dir",	    (char *)(o->state_dir ? o->state_dir : "/var/lib/sandboxd"),
+		(char *)o->image,   NULL
+	};
+	const char *rootfs, *cwd;
+	char *out = NULL;
+	int rc;
 
 	if (strcmp(o->spec.rootfs, "host"))
 		return ctl_usage_error("run: --image and --rootfs exclude each other");
-	r = img_store_open(o->state_dir ? o->state_dir : IMG_STATE_DIR, &s, &err);
-	if (r >= 0)
-		r = img_store_lookup(s, o->image, info, &err);
-	img_store_close(s);
-	if (r == -ENOENT)
+	rc = ctl_image_capture(args, &out); /* its own error line went to our stderr */
+	img->json = rc == 0 && out ? cJSON_Parse(out) : NULL;
+	free(out);
+	if (rc == EXIT_USAGE)
 		return ctl_usage_error("run: image %s is not pulled (sandboxctl pull %s)", o->image,
 				       o->image);
-	if (r < 0) {
-		fprintf(stderr, "sandboxctl: %s\n", err.msg);
+	rootfs = json_str(img->json, "rootfs");
+	if (!rootfs || image_env(img) < 0) {
+		fprintf(stderr, "sandboxctl: cannot read image %s from the store\n", o->image);
 		return EXIT_SANDBOX;
 	}
-	o->spec.rootfs = info->rootfs;
-	if (!o->spec.cwd && info->working_dir[0])
-		o->spec.cwd = info->working_dir;
+	o->spec.rootfs = rootfs;
+	cwd = json_str(img->json, "working_dir");
+	if (!o->spec.cwd && cwd && *cwd)
+		o->spec.cwd = cwd;
 	return 0;
 }
 
@@ -463,7 +500,7 @@ static bool is_request_error(int r)
 }
 
 /* Everything after the options: the context, the job, the verdict. */
-static int run_job(struct run_opts *o, const struct img_info *info)
+static int run_job(struct run_opts *o, const struct run_image *img)
 {
 	struct sbx_context *ctx = NULL;
 	struct sbx_result res;
@@ -479,7 +516,7 @@ static int run_job(struct run_opts *o, const struct img_info *info)
 		fprintf(stderr, "sandboxctl: %s\n", err.msg);
 		return EXIT_SANDBOX;
 	}
-	env = build_env(o, sbx_context_env(ctx), (const char *const *)info->env);
+	env = build_env(o, sbx_context_env(ctx), img->env);
 	o->spec.envp = env;
 	if (!o->json)
 		o->spec.on_output = stream_output;
@@ -506,14 +543,14 @@ static int run_job(struct run_opts *o, const struct img_info *info)
 int ctl_cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
-	struct img_info info = { 0 };
+	struct run_image img = { 0 };
 	int r;
 
 	r = parse_args(&o, argc, argv);
 	if (!r && o.image)
-		r = use_image(&o, &info);
+		r = use_image(&o, &img);
 	if (!r)
-		r = run_job(&o, &info);
-	img_info_done(&info);
+		r = run_job(&o, &img);
+	run_image_done(&img);
 	return r;
 }
