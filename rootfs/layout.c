@@ -97,32 +97,11 @@ static int mem_digest(const void *p, size_t len, char out[IMG_DIGEST_LEN + 1],
 /* A whole regular file or memfd into a NUL-terminated buffer; EFBIG past max. */
 static int read_fd_max(int fd, uint64_t max, char **ret, size_t *ret_len, struct sbx_error *err)
 {
-	_cleanup_free_ char *buf = NULL;
-	struct stat st;
-	size_t len = 0;
-	ssize_t n;
+	int r = sbx_read_fd_all(fd, (size_t)max, ret, ret_len);
 
-	if (fstat(fd, &st) < 0)
-		return sbx_err(err, errno, "stat");
-	if ((uint64_t)st.st_size > max)
+	if (r == -EFBIG)
 		return sbx_err_msg(err, EFBIG, "larger than %llu bytes", (unsigned long long)max);
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return sbx_err(err, ENOMEM, "read");
-	while (len < (size_t)st.st_size) {
-		n = pread(fd, buf + len, (size_t)st.st_size - len, (off_t)len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return sbx_err(err, errno, "read");
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
+	return r < 0 ? sbx_err(err, -r, "read") : 0;
 }
 
 static int name_canonical(const char *name, char *buf, size_t size, struct sbx_error *err)

@@ -182,25 +182,13 @@ static void url_for_msg(const char *url, char *buf, size_t size)
 
 static int auth_file_read(const char *path, cJSON **ret, struct sbx_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	_cleanup_free_ char *buf = NULL;
-	struct stat st;
-	ssize_t n;
+	size_t len;
+	int r = sbx_read_file_all(AT_FDCWD, path, 0, AUTH_FILE_MAX, &buf, &len);
 
-	if (fd < 0)
-		return sbx_err(err, errno, "auth file %s", path);
-	if (fstat(fd, &st) < 0)
-		return sbx_err(err, errno, "auth file %s", path);
-	if (!S_ISREG(st.st_mode) || st.st_size > AUTH_FILE_MAX)
-		return sbx_err_msg(err, EINVAL, "auth file %s: not a regular file under 1 MiB",
-				   path);
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return sbx_err(err, ENOMEM, "auth file %s", path);
-	n = pread(fd, buf, (size_t)st.st_size, 0);
-	if (n < 0)
-		return sbx_err(err, errno, "auth file %s", path);
-	*ret = cJSON_ParseWithLength(buf, (size_t)n);
+	if (r < 0)
+		return sbx_err(err, -r, "auth file %s (a regular file under 1 MiB)", path);
+	*ret = cJSON_ParseWithLength(buf, len);
 	if (!*ret)
 		return sbx_err_msg(err, EINVAL, "auth file %s: not valid JSON", path);
 	return 0;

@@ -68,32 +68,9 @@ static const char *hex_of(const char *digest)
 static int read_doc_at(int dirfd, const char *name, char **ret, size_t *ret_len,
 		       struct sbx_error *err)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	_cleanup_free_ char *buf = NULL;
-	struct stat st;
-	size_t len = 0;
-	ssize_t n;
+	int r = sbx_read_file_all(dirfd, name, O_NOFOLLOW, MAX_DOC, ret, ret_len);
 
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return sbx_err(err, errno, "%s", name);
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_DOC)
-		return sbx_err_msg(err, EFBIG, "%s: not a regular file under %u bytes", name,
-				   MAX_DOC);
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return sbx_err(err, ENOMEM, "%s", name);
-	while (len < (size_t)st.st_size && (n = read(fd, buf + len, st.st_size - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return sbx_err(err, errno, "read %s", name);
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
-	if (ret_len)
-		*ret_len = len;
-	return 0;
+	return r < 0 ? sbx_err(err, -r, "%s (a regular file under %u bytes)", name, MAX_DOC) : 0;
 }
 
 /* Write a JSON document to dirfd/name (created 0600, truncated), flushed to disk. */

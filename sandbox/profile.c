@@ -92,23 +92,12 @@ int profile_find_dir(const char *explicit_dir, char *buf, size_t size, struct sb
 
 static int read_json(const char *path, cJSON **ret, struct sbx_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *buf = NULL;
-	struct stat st;
-	int r;
+	int r = sbx_read_file_all(AT_FDCWD, path, 0, PROFILE_MAX_BYTES, &buf, NULL);
 
-	if (fd < 0)
-		return sbx_err(err, errno, "open %s", path);
-	if (fstat(fd, &st) < 0)
-		return sbx_err(err, errno, "stat %s", path);
-	if (st.st_size > PROFILE_MAX_BYTES)
-		return sbx_err_msg(err, EFBIG, "%s: larger than %d bytes", path, PROFILE_MAX_BYTES);
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return sbx_err(err, ENOMEM, "read %s", path);
-	r = sbx_read_file_at(AT_FDCWD, path, buf, (size_t)st.st_size + 1);
 	if (r < 0)
-		return sbx_err(err, -r, "read %s", path);
+		return sbx_err(err, -r, "read %s (a regular file of at most %d bytes)", path,
+			       PROFILE_MAX_BYTES);
 	*ret = cJSON_Parse(buf);
 	if (!*ret)
 		return sbx_err_msg(err, EINVAL, "%s: not valid JSON", path);

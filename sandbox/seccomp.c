@@ -506,25 +506,13 @@ static int compile_rules(const struct compiler *c, const cJSON *root)
 
 static int read_profile(const char *path, cJSON **ret, struct sbx_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *buf = NULL;
 	const char *end = NULL;
-	struct stat st;
-	ssize_t n;
-	int line = 1;
+	int line = 1, r = sbx_read_file_all(AT_FDCWD, path, 0, PROFILE_MAX_BYTES, &buf, NULL);
 
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return sbx_err(err, errno, "open %s", path);
-	if (!S_ISREG(st.st_mode) || st.st_size > PROFILE_MAX_BYTES)
-		return sbx_err_msg(err, EINVAL, "%s: not a regular file of at most %d bytes", path,
-				   PROFILE_MAX_BYTES);
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return sbx_err(err, ENOMEM, "read %s", path);
-	n = pread(fd, buf, (size_t)st.st_size, 0);
-	if (n != st.st_size)
-		return sbx_err(err, n < 0 ? errno : EIO, "read %s", path);
-	buf[n] = '\0';
+	if (r < 0)
+		return sbx_err(err, -r, "read %s (a regular file of at most %d bytes)", path,
+			       PROFILE_MAX_BYTES);
 	*ret = cJSON_ParseWithOpts(buf, &end, true);
 	if (*ret)
 		return 0;

@@ -27,36 +27,6 @@ struct cache_header {
 	uint32_t n_insns;
 };
 
-static int read_all(const char *path, char **ret, size_t *ret_len, size_t max)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	_cleanup_free_ char *buf = NULL;
-	struct stat st;
-	size_t len = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if ((size_t)st.st_size > max)
-		return -EFBIG;
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return -ENOMEM;
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		len += (size_t)n;
-	}
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
-}
-
 static void make_header(struct cache_header *h, size_t src_len, unsigned n_insns)
 {
 	const struct scmp_version *v = seccomp_version();
@@ -89,7 +59,8 @@ static int cache_load(const char *file, const char *src, size_t src_len, struct 
 	struct cache_header want, have;
 	size_t len, prog_bytes;
 
-	if (read_all(file, &buf, &len, CACHE_SRC_MAX * 2) < 0 || len < sizeof(have))
+	if (sbx_read_file_all(AT_FDCWD, file, O_NOFOLLOW, CACHE_SRC_MAX * 2, &buf, &len) < 0 ||
+	    len < sizeof(have))
 		return -ENOENT;
 	memcpy(&have, buf, sizeof(have));
 	make_header(&want, src_len, have.n_insns);
@@ -137,7 +108,7 @@ int seccomp_compile_cached(const char *path, const char *cache_dir, struct secco
 	int r;
 
 	*ret = (struct seccomp_prog){ 0 };
-	if (!cache_dir || read_all(path, &src, &len, CACHE_SRC_MAX) < 0)
+	if (!cache_dir || sbx_read_file_all(AT_FDCWD, path, 0, CACHE_SRC_MAX, &src, &len) < 0)
 		return seccomp_compile_file(path, ret, err);
 	snprintf(file, sizeof(file), "%s/seccomp-%016llx.bpf", cache_dir, fnv1a(src, len));
 	if (cache_load(file, src, len, ret) == 0)

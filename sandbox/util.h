@@ -72,6 +72,15 @@ int sbx_write_file_at(int dirfd, const char *name, const char *value);
 /* Read a small file into buf (NUL-terminated, at most size-1 bytes). Returns length or -errno. */
 int sbx_read_file_at(int dirfd, const char *name, char *buf, size_t size);
 
+/*
+ * Read a whole regular file (from offset 0) into a malloc'd, NUL-terminated buffer:
+ * -EINVAL when it is not a regular file, -EFBIG past max bytes. ret_len may be NULL.
+ */
+int sbx_read_fd_all(int fd, size_t max, char **ret, size_t *ret_len);
+/* The same by path relative to dirfd; oflags adds to O_RDONLY|O_CLOEXEC (e.g. O_NOFOLLOW). */
+int sbx_read_file_all(int dirfd, const char *path, int oflags, size_t max, char **ret,
+		      size_t *ret_len);
+
 /* Monotonic clock in nanoseconds. */
 unsigned long long sbx_now_ns(void);
 
