@@ -24,9 +24,8 @@ struct pull {
 	struct img_registry *reg;
 	const struct img_pull_opts *o;
 	struct img_ref ref;
-	char name[600];		  /* canonical */
-	char tmp[PATH_MAX - 128]; /* STATE/tmp, with room for "/<hex>.part" */
-	char *body;		  /* the image manifest */
+	char name[600]; /* canonical */
+	char *body;	/* the image manifest */
 	size_t len;
 	char media[128];
 	char digest[IMG_DIGEST_LEN + 1];
@@ -52,66 +51,18 @@ static const char *hex_of(const char *digest)
 	return digest + strlen("sha256:");
 }
 
-/* STATE/tmp, from where the store keeps a blob (stored or not yet). */
-static int find_tmp(struct pull *p, const char *digest, struct sbx_error *err)
-{
-	char blob[PATH_MAX];
-	int r = img_store_blob_path(p->s, digest, blob, sizeof(blob), err);
-	size_t n = strlen(blob);
-	size_t tail = strlen("/blobs/sha256/") + strlen(hex_of(digest));
-
-	if (r < 0 && r != -ENOENT)
-		return r;
-	if (n <= tail || (size_t)snprintf(p->tmp, sizeof(p->tmp), "%.*s/tmp", (int)(n - tail),
-					  blob) >= sizeof(p->tmp))
-		return sbx_err_msg(err, ENAMETOOLONG, "store path");
-	return 0;
-}
-
-/* ---- one blob ------------------------------------------------------------------------------ */
-
-/* flock STATE/tmp/<hex>.lock; whoever lets go unlinks it, so check we hold the linked file. */
-static int blob_lock(struct pull *p, const char *hex, struct sbx_error *err)
-{
-	char path[PATH_MAX];
-	struct stat a, b;
-
-	snprintf(path, sizeof(path), "%s/%s.lock", p->tmp, hex);
-	for (;;) {
-		_cleanup_close_ int fd =
-			open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-		if (fd < 0)
-			return sbx_err(err, errno, "open %s", path);
-		if (flock(fd, LOCK_EX) < 0) {
-			if (errno == EINTR)
-				continue;
-			return sbx_err(err, errno, "lock %s", path);
-		}
-		if (fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev &&
-		    a.st_ino == b.st_ino)
-			return TAKE_FD(fd);
-	}
-}
-
-static void blob_unlock(struct pull *p, const char *hex, int fd)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s.lock", p->tmp, hex);
-	unlink(path);
-	close(fd);
-}
-
 /* Download into STATE/tmp/<hex>.part, then rename into the store. Called with the lock held. */
 static int download(struct pull *p, const struct img_descriptor *d, const char *blob,
 		    struct sbx_error *err)
 {
-	char part[PATH_MAX];
+	char part[PATH_MAX], name[IMG_DIGEST_LEN + 8];
 	_cleanup_close_ int fd = -1;
 	int r;
 
-	snprintf(part, sizeof(part), "%s/%s.part", p->tmp, hex_of(d->digest));
+	snprintf(name, sizeof(name), "%s.part", hex_of(d->digest));
+	r = img_store_tmp_path(p->s, name, part, sizeof(part), err);
+	if (r < 0)
+		return r;
 	fd = open(part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return sbx_err(err, errno, "create %s", part);
@@ -136,14 +87,14 @@ static int fetch_blob(struct pull *p, const struct img_descriptor *d, struct sbx
 	r = img_store_blob_path(p->s, d->digest, blob, sizeof(blob), err);
 	if (r != -ENOENT)
 		return r;
-	lock = blob_lock(p, hex, err);
+	lock = img_store_lock(p->s, hex, err);
 	if (lock < 0)
 		return lock;
 	/* a pull we waited for may have stored it meanwhile */
 	r = img_store_blob_path(p->s, d->digest, blob, sizeof(blob), err);
 	if (r == -ENOENT)
 		r = download(p, d, blob, err);
-	blob_unlock(p, hex, lock);
+	img_store_unlock(p->s, hex, lock);
 	return r < 0 ? sbx_err_prefix(err, r, "blob %s", d->digest) : 0;
 }
 
@@ -224,9 +175,7 @@ static int download_all(struct pull *p, struct sbx_error *err)
 
 	if (r < 0)
 		return sbx_err_prefix(err, r, "manifest %s", p->digest);
-	r = find_tmp(p, p->m.config.digest, err);
-	if (r >= 0)
-		r = fetch_blob(p, &p->m.config, err);
+	r = fetch_blob(p, &p->m.config, err);
 	for (unsigned i = 0; r >= 0 && i < p->m.n_layers; i++)
 		r = fetch_blob(p, &p->m.layers[i], err);
 	return r;

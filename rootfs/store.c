@@ -193,6 +193,24 @@ static void tmp_unlock(struct img_store *s, const char *key, int fd)
 	close(fd);
 }
 
+int img_store_tmp_path(struct img_store *s, const char *name, char *buf, size_t size,
+		       struct sbx_error *err)
+{
+	if ((size_t)snprintf(buf, size, "%s/tmp/%s", s->path, name) >= size)
+		return sbx_err(err, ENAMETOOLONG, "%s/tmp/%s", s->path, name);
+	return 0;
+}
+
+int img_store_lock(struct img_store *s, const char *key, struct sbx_error *err)
+{
+	return tmp_lock(s, key, true, err);
+}
+
+void img_store_unlock(struct img_store *s, const char *key, int fd)
+{
+	tmp_unlock(s, key, fd);
+}
+
 /* ---- open / close -------------------------------------------------------------------------- */
 
 /* One STATE/tmp entry: kept while the lock of its key is held, removed otherwise. */

@@ -83,7 +83,16 @@ int img_store_gc(struct img_store *s, uint64_t *ret_freed_bytes, struct sbx_erro
 
 /* Copy a blob from fd (read to EOF) into the store, verifying its digest. */
 int img_store_put_blob(struct img_store *s, const char *digest, int fd, struct sbx_error *err);
-/* Path of a stored blob (or ENOENT). */
+/*
+ * A source's own temporaries: STATE/tmp/<name>, removed by the next open unless the lock of
+ * its key (the name up to the first '.') is held. img_store_lock waits for that lock.
+ */
+int img_store_tmp_path(struct img_store *s, const char *name, char *buf, size_t size,
+		       struct sbx_error *err);
+int img_store_lock(struct img_store *s, const char *key, struct sbx_error *err);
+void img_store_unlock(struct img_store *s, const char *key, int fd);
+
+/* Path of a blob in the store: 0 when stored; -ENOENT (buf still filled: where it goes) when not. */
 int img_store_blob_path(struct img_store *s, const char *digest, char *buf, size_t size,
 			struct sbx_error *err);
 /*
