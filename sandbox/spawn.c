@@ -70,6 +70,7 @@ struct job {
 	int init_status;
 	bool init_done;
 	unsigned long long start_ns, end_ns;
+	unsigned long long cpu_check_ns; /* when the CPU limit could next be reached */
 };
 
 static void close_reset(int *fd)
@@ -401,11 +402,30 @@ static void drain(struct job *j, struct io_capture *c, int fd)
 		job_kill(j, KILL_OUTPUT); /* over the cap (T07), or an error reading */
 }
 
+/*
+ * Read the cgroup's CPU time only when the limit could have been reached: it cannot grow faster
+ * than the CPUs the job may use. Output wake-ups in between cost no file read. Returns the next
+ * check time (ns).
+ */
+static unsigned long long check_cpu(struct job *j, unsigned long long now)
+{
+	uint64_t used = 0, cpus = (j->lim.cpus_milli + 999) / 1000, left_ms;
+
+	j->ctx->cg.ops->cpu_usec(&j->cg, &used, NULL);
+	if (used / 1000 >= j->lim.cpu_ms) {
+		job_kill(j, KILL_CPU);
+		return now;
+	}
+	if (cpus > j->ctx->online_cpus)
+		cpus = j->ctx->online_cpus;
+	left_ms = (j->lim.cpu_ms - used / 1000) / (cpus ? cpus : 1);
+	return now + (left_ms < 5 ? 5 : left_ms) * 1000000ULL;
+}
+
 /* How long poll may sleep before the next limit check, in ms. */
 static int next_check_ms(struct job *j, unsigned long long now)
 {
-	unsigned long long wall_end = j->start_ns + j->lim.wall_ms * 1000000ULL;
-	uint64_t used = 0, cpus = (j->lim.cpus_milli + 999) / 1000, left_ms, wait_ms;
+	unsigned long long wall_end = j->start_ns + j->lim.wall_ms * 1000000ULL, next;
 
 	if (j->killed)
 		return 100;
@@ -413,19 +433,12 @@ static int next_check_ms(struct job *j, unsigned long long now)
 		job_kill(j, KILL_WALL);
 		return 100;
 	}
-	j->ctx->cg.ops->cpu_usec(&j->cg, &used, NULL);
-	if (used / 1000 >= j->lim.cpu_ms) {
-		job_kill(j, KILL_CPU);
+	if (now >= j->cpu_check_ns)
+		j->cpu_check_ns = check_cpu(j, now);
+	if (j->killed)
 		return 100;
-	}
-	/* CPU time cannot run faster than the CPUs the job may use: sleep until it could be up. */
-	if (cpus > j->ctx->online_cpus)
-		cpus = j->ctx->online_cpus;
-	left_ms = (j->lim.cpu_ms - used / 1000) / (cpus ? cpus : 1);
-	wait_ms = (wall_end - now) / 1000000ULL + 1;
-	if (left_ms < wait_ms)
-		wait_ms = left_ms < 5 ? 5 : left_ms;
-	return (int)(wait_ms > 1000 ? 1000 : wait_ms);
+	next = j->cpu_check_ns < wall_end ? j->cpu_check_ns : wall_end;
+	return (int)((next - now) / 1000000ULL > 1000 ? 1000 : (next - now) / 1000000ULL + 1);
 }
 
 static void supervise(struct job *j)
