@@ -61,7 +61,8 @@ static const char *self_line_match(char *line, const char *controller)
 	return cg_list_has(ctrls, controller, ',') ? path : NULL;
 }
 
-int cg_self_path(const char *controller, char *buf, size_t size, struct sbx_error *err)
+/* Where does this process sit in hierarchy `controller` ("" for v2)? From /proc/self/cgroup. */
+static int cg_self_path(const char *controller, char *buf, size_t size, struct sbx_error *err)
 {
 	_cleanup_(fclosep) FILE *f = fopen("/proc/self/cgroup", "re");
 	_cleanup_free_ char *line = NULL;

@@ -95,8 +95,6 @@ int cg_job_clone_fd(const struct cg_job *job);
 /* Shared helpers for the backends (cgroup.c). */
 void cg_job_init(struct cg_job *job);
 void cg_job_close_fds(struct cg_job *job);
-/* Where does this process sit in hierarchy `controller` ("" for v2)? From /proc/self/cgroup. */
-int cg_self_path(const char *controller, char *buf, size_t size, struct sbx_error *err);
 /* Mount point of the v1 hierarchy that carries controller, or of cgroup2 ("" controller). */
 int cg_mount_point(const char *controller, char *buf, size_t size, struct sbx_error *err);
 /* rmdir a leaf, retrying briefly while the kernel finishes tearing tasks down. */

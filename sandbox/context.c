@@ -71,17 +71,7 @@ void sbx_context_free(struct sbx_context *ctx)
 	free(ctx);
 }
 
-const struct sbx_limits *sbx_context_defaults(const struct sbx_context *ctx)
-{
-	return &ctx->profile.defaults;
-}
-
-const struct sbx_limits *sbx_context_caps(const struct sbx_context *ctx)
-{
-	return &ctx->profile.caps;
-}
-
-const char *sbx_context_cgroup_backend(const struct sbx_context *ctx)
+static const char *cgroup_backend(const struct sbx_context *ctx)
 {
 	return ctx->cg.ops ? ctx->cg.ops->name : "none";
 }
@@ -89,7 +79,7 @@ const char *sbx_context_cgroup_backend(const struct sbx_context *ctx)
 void sbx_context_describe_cgroup(const struct sbx_context *ctx, char *buf, size_t size)
 {
 	const struct cg_root *cg = &ctx->cg;
-	size_t n = (size_t)snprintf(buf, size, "%s (", sbx_context_cgroup_backend(ctx));
+	size_t n = (size_t)snprintf(buf, size, "%s (", cgroup_backend(ctx));
 
 	if (cg->ops == &cg_v2_ops)
 		n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s", cg->v2_controllers);

@@ -140,13 +140,8 @@ struct sbx_context;
 int sbx_context_new(const struct sbx_config *cfg, struct sbx_context **ret, struct sbx_error *err);
 void sbx_context_free(struct sbx_context *ctx);
 
-/* The profile's defaults and caps (for callers that show or validate limits). */
-const struct sbx_limits *sbx_context_defaults(const struct sbx_context *ctx);
-const struct sbx_limits *sbx_context_caps(const struct sbx_context *ctx);
 /* The profile's default environment (NULL-terminated). */
 const char *const *sbx_context_env(const struct sbx_context *ctx);
-/* "v1" or "v2" */
-const char *sbx_context_cgroup_backend(const struct sbx_context *ctx);
 /* One line for operators: the backend, its controllers and where our parent cgroup is. */
 void sbx_context_describe_cgroup(const struct sbx_context *ctx, char *buf, size_t size);
 
