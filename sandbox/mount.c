@@ -480,6 +480,18 @@ int mount_plan_proc(struct mount_plan *p, struct sbx_error *err)
 	return r < 0 ? sbx_err(err, -r, "plan /proc") : 0;
 }
 
+static bool path_is_below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+bool mount_path_is_reserved(const char *path)
+{
+	return path_is_below(path, "/proc") || path_is_below(path, "/dev");
+}
+
 bool mount_path_is_clean(const char *path)
 {
 	const char *s = path;
@@ -514,7 +526,7 @@ static int check_bind_target(struct mount_plan *p, const char *dst, bool dir)
 
 	if (!top || top->kind == TOP_OURS)
 		return 1; /* create as needed */
-	if (top->kind == TOP_SYMLINK || !strncmp(dst, "/proc", 5) || !strncmp(dst, "/dev", 4))
+	if (top->kind == TOP_SYMLINK || mount_path_is_reserved(dst))
 		return -ELOOP;
 	fd = (int)syscall(SYS_openat2, p->rootfs_fd, rest, &how, sizeof(how));
 	if (fd < 0)
@@ -557,8 +569,7 @@ static int plan_bind(struct mount_plan *p, const struct sbx_bind *b, struct sbx_
 	tree = plan_pin(p, fd);
 	if (tree < 0)
 		return sbx_err(err, -tree, "bind source %s", b->src);
-	if (!mount_path_is_clean(b->dst) || !strncmp(b->dst, "/proc", 5) ||
-	    !strncmp(b->dst, "/dev", 4))
+	if (!mount_path_is_clean(b->dst) || mount_path_is_reserved(b->dst))
 		return sbx_err_msg(err, EINVAL,
 				   "bind destination %s: must be a clean absolute path outside "
 				   "/proc and /dev",

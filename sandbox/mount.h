@@ -51,4 +51,10 @@ int mount_plan_apply(const struct mount_plan *p, const char **ret_what);
 /* Is this a clean absolute path (no "." / ".." / "//", not "/")? For cwd and bind targets. */
 bool mount_path_is_clean(const char *path);
 
+/*
+ * Is path the jail's /proc or /dev, or below them? A bind there would shadow what the jail
+ * provides; a cwd there ("/proc/self/fd/N", "/dev/fd/N") could lead out (CVE-2024-21626).
+ */
+bool mount_path_is_reserved(const char *path);
+
 #endif

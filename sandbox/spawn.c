@@ -276,10 +276,9 @@ static int check_spec(const struct sbx_spec *spec, const struct sbx_profile *pro
 	if (spec->slot >= prof->slots)
 		return sbx_err_msg(err, EINVAL, "slot %u: the profile has %u slots", spec->slot,
 				   prof->slots);
-	/* Never a cwd through /proc: "/proc/self/fd/N" was CVE-2024-21626's way out. */
-	if (spec->cwd && (!mount_path_is_clean(spec->cwd) || !strncmp(spec->cwd, "/proc", 5)))
+	if (spec->cwd && (!mount_path_is_clean(spec->cwd) || mount_path_is_reserved(spec->cwd)))
 		return sbx_err_msg(err, EINVAL,
-				   "cwd %s: must be a clean absolute path outside /proc",
+				   "cwd %s: must be a clean absolute path outside /proc and /dev",
 				   spec->cwd);
 	for (const char *const *e = spec->envp; e && *e; e++)
 		if (!strchr(*e, '='))

@@ -101,9 +101,22 @@ TEST(rootfs_checks)
 	rmdir(dir);
 }
 
+TEST(reserved_paths)
+{
+	CHECK(mount_path_is_reserved("/proc"));
+	CHECK(mount_path_is_reserved("/proc/self/fd/3"));
+	CHECK(mount_path_is_reserved("/dev"));
+	CHECK(mount_path_is_reserved("/dev/fd/3"));
+	/* Only those trees: names that merely start the same are ordinary paths. */
+	CHECK(!mount_path_is_reserved("/processing"));
+	CHECK(!mount_path_is_reserved("/devel/src"));
+	CHECK(!mount_path_is_reserved("/tmp/proc"));
+}
+
 int main(void)
 {
 	RUN(clean_paths);
+	RUN(reserved_paths);
 	RUN(bind_targets);
 	RUN(rootfs_checks);
 	UNIT_END();

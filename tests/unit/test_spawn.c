@@ -95,6 +95,8 @@ TEST(bad_requests_start_nothing)
 	spec.rootfs = "host";
 	spec.cwd = "/proc/self/fd/3";
 	CHECK(sbx_run(ctx, &spec, &res, &err) == -EINVAL);
+	spec.cwd = "/dev/fd/3";
+	CHECK(sbx_run(ctx, &spec, &res, &err) == -EINVAL);
 	CHECK(count_fds() == before);
 }
 
