@@ -495,9 +495,14 @@ int cg_root_open(struct cg_root *root, const char *parent, int version, struct s
 		cg_root_close(root);
 		return r;
 	}
+	cg_root_reap_stale(root);
+	return r;
+}
+
+void cg_root_reap_stale(const struct cg_root *root)
+{
 	for (unsigned i = 0; i < root->n_dirs; i++)
 		reap_stale_leaves(&root->dirs[i]);
-	return r;
 }
 
 void cg_root_close(struct cg_root *root)

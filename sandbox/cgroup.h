@@ -77,6 +77,9 @@ extern const struct cg_ops cg_v2_ops;
 
 /* version: 0 = detect (v2 when a usable unified hierarchy exists, else v1). */
 int cg_root_open(struct cg_root *root, const char *parent, int version, struct sbx_error *err);
+/* Remove empty leaves of dead creators (also done by cg_root_open): a job killed with its
+ * creator stays in its cgroup as a zombie until some reaper collects it. */
+void cg_root_reap_stale(const struct cg_root *root);
 /* Remove the parent cgroups we created, if empty (another user may still be in them). */
 void cg_root_close(struct cg_root *root);
 

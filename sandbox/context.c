@@ -94,3 +94,23 @@ const char *const *sbx_context_env(const struct sbx_context *ctx)
 {
 	return (const char *const *)ctx->profile.env;
 }
+
+uid_t sbx_context_uid(const struct sbx_context *ctx, unsigned slot)
+{
+	return ctx->profile.uid_base + slot;
+}
+
+unsigned sbx_context_slots(const struct sbx_context *ctx)
+{
+	return ctx->profile.slots;
+}
+
+int sbx_find_profile_dir(const char *explicit_dir, char *buf, size_t size, struct sbx_error *err)
+{
+	return profile_find_dir(explicit_dir, buf, size, err);
+}
+
+void sbx_context_reap_stale(struct sbx_context *ctx)
+{
+	cg_root_reap_stale(&ctx->cg);
+}

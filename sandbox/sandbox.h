@@ -142,6 +142,14 @@ void sbx_context_free(struct sbx_context *ctx);
 
 /* The profile's default environment (NULL-terminated). */
 const char *const *sbx_context_env(const struct sbx_context *ctx);
+/* Where the profiles are: explicit, $SANDBOXD_PROFILE_DIR, next to the binary, installed. */
+int sbx_find_profile_dir(const char *explicit_dir, char *buf, size_t size, struct sbx_error *err);
+/* The uid (and gid) a job in this slot runs as, and how many slots the profile allows. */
+uid_t sbx_context_uid(const struct sbx_context *ctx, unsigned slot);
+unsigned sbx_context_slots(const struct sbx_context *ctx);
+/* Remove what jobs of a killed earlier run left (their cgroups): sbx_context_new does it once;
+ * a long-lived caller repeats it now and then, as those jobs' zombies are reaped late. */
+void sbx_context_reap_stale(struct sbx_context *ctx);
 /* One line for operators: the backend, its controllers and where our parent cgroup is. */
 void sbx_context_describe_cgroup(const struct sbx_context *ctx, char *buf, size_t size);
 
@@ -153,6 +161,26 @@ void sbx_context_describe_cgroup(const struct sbx_context *ctx, char *buf, size_
 int sbx_run(struct sbx_context *ctx, const struct sbx_spec *spec, struct sbx_result *ret,
 	    struct sbx_error *err);
 void sbx_result_free(struct sbx_result *r);
+
+/*
+ * The same job, driven by the caller's event loop (sandboxd's supervisor runs many at once):
+ *   sbx_job_start()   plan and clone; -errno when nothing was started. spec, and everything
+ *                     it points to, must stay valid until sbx_job_finish().
+ *   sbx_job_fd()      becomes readable when the job has something to handle.
+ *   sbx_job_poll()    handles it without blocking and enforces the limits: true when the job
+ *                     has ended, else *ret_timeout_ms is when to call again at the latest.
+ *   sbx_job_cancel()  kill it now (the result says "cancelled by the caller").
+ *   sbx_job_finish()  fill the result, remove every trace of the job, free it. Called on a job
+ *                     that has not ended, it kills it first.
+ */
+struct sbx_job;
+
+int sbx_job_start(struct sbx_context *ctx, const struct sbx_spec *spec, struct sbx_job **ret,
+		  struct sbx_error *err);
+int sbx_job_fd(const struct sbx_job *job);
+bool sbx_job_poll(struct sbx_job *job, int *ret_timeout_ms);
+void sbx_job_cancel(struct sbx_job *job);
+void sbx_job_finish(struct sbx_job *job, struct sbx_result *ret);
 
 const char *sbx_status_name(enum sbx_status s);
 const char *sbx_limit_name(enum sbx_limit l); /* NULL for SBX_LIMIT_NONE */

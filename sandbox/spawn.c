@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -71,6 +72,8 @@ struct job {
 	bool init_done;
 	unsigned long long start_ns, end_ns;
 	unsigned long long cpu_check_ns; /* when the CPU limit could next be reached */
+	int epfd;			 /* every fd above that may wake the caller */
+	struct sbx_result res;		 /* filled while the job runs, handed out at the end */
 };
 
 static void close_reset(int *fd)
@@ -440,38 +443,58 @@ static int next_check_ms(struct job *j, unsigned long long now)
 	return (int)((next - now) / 1000000ULL > 1000 ? 1000 : (next - now) / 1000000ULL + 1);
 }
 
-static void supervise(struct job *j)
-{
-	for (;;) {
-		struct pollfd pfd[] = {
-			{ .fd = j->init_done ? -1 : j->pidfd, .events = POLLIN },
-			{ .fd = j->report[0], .events = POLLIN },
-			{ .fd = j->out.eof ? -1 : j->io.out_r, .events = POLLIN },
-			{ .fd = j->err.eof ? -1 : j->io.err_r, .events = POLLIN },
-			{ .fd = j->spec->cancel_fd > 0 && !j->killed ? j->spec->cancel_fd : -1,
-			  .events = POLLIN },
-		};
+/* Why an event set entry woke us up: the tag stored in its epoll data. */
+enum job_event { EV_PIDFD, EV_REPORT, EV_OUT, EV_ERR, EV_CANCEL };
 
-		if (j->init_done && j->out.eof && j->err.eof)
-			break;
-		if (poll(pfd, ELEMENTSOF(pfd), next_check_ms(j, sbx_now_ns())) < 0 &&
-		    errno != EINTR)
-			break;
-		if (pfd[1].revents)
-			read_reports(j);
-		if (pfd[2].revents)
-			drain(j, &j->out, j->io.out_r);
-		if (pfd[3].revents)
-			drain(j, &j->err, j->io.err_r);
-		if (pfd[0].revents)
-			reap_init(j);
-		if (pfd[4].revents)
-			job_kill(j, KILL_CANCEL);
-		if (pfd[1].revents & (POLLHUP | POLLERR))
-			close_reset(&j->report[0]);
-	}
-	if (j->report[0] >= 0)
+static void watch(struct job *j, int fd, enum job_event tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+
+	if (fd >= 0)
+		epoll_ctl(j->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void unwatch(struct job *j, int fd)
+{
+	if (fd >= 0)
+		epoll_ctl(j->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void handle_event(struct job *j, const struct epoll_event *ev)
+{
+	switch (ev->data.u32) {
+	case EV_REPORT:
 		read_reports(j);
+		if (ev->events & (EPOLLHUP | EPOLLERR)) {
+			unwatch(j, j->report[0]);
+			close_reset(&j->report[0]);
+		}
+		break;
+	case EV_OUT:
+		drain(j, &j->out, j->io.out_r);
+		if (j->out.eof)
+			unwatch(j, j->io.out_r);
+		break;
+	case EV_ERR:
+		drain(j, &j->err, j->io.err_r);
+		if (j->err.eof)
+			unwatch(j, j->io.err_r);
+		break;
+	case EV_PIDFD:
+		reap_init(j);
+		if (j->init_done)
+			unwatch(j, j->pidfd);
+		break;
+	case EV_CANCEL:
+		job_kill(j, KILL_CANCEL);
+		unwatch(j, j->spec->cancel_fd);
+		break;
+	}
+}
+
+static bool job_ended(const struct job *j)
+{
+	return j->init_done && j->out.eof && j->err.eof;
 }
 
 /* ---- parent: verdict --------------------------------------------------------------------- */
@@ -608,32 +631,126 @@ static int job_start(struct job *j, struct sbx_result *res, struct sbx_error *er
 	return 0;
 }
 
-int sbx_run(struct sbx_context *ctx, const struct sbx_spec *spec, struct sbx_result *res,
-	    struct sbx_error *err)
+/* ---- the job API: start, poll, finish; sbx_run is the three in a loop ---------------------- */
+
+static void job_free(struct job *j)
 {
-	_cleanup_(job_done) struct job j = {
-		.ctx = ctx,
-		.spec = spec,
-		.report = { -1, -1 },
-		.pidfd = -1,
-	};
+	if (!j)
+		return;
+	job_done(j);
+	close_reset(&j->epfd);
+	sbx_result_free(&j->res);
+	free(j);
+}
+
+static void job_freep(struct job **j)
+{
+	job_free(*j);
+}
+
+static int job_watch_all(struct job *j, struct sbx_error *err)
+{
+	j->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (j->epfd < 0)
+		return sbx_err(err, errno, "epoll_create1");
+	watch(j, j->pidfd, EV_PIDFD);
+	watch(j, j->report[0], EV_REPORT);
+	watch(j, j->io.out_r, EV_OUT);
+	watch(j, j->io.err_r, EV_ERR);
+	if (j->spec->cancel_fd > 0)
+		watch(j, j->spec->cancel_fd, EV_CANCEL);
+	return 0;
+}
+
+int sbx_job_start(struct sbx_context *ctx, const struct sbx_spec *spec, struct sbx_job **ret,
+		  struct sbx_error *err)
+{
+	_cleanup_(job_freep) struct job *j = calloc(1, sizeof(*j));
 	unsigned long long t0 = sbx_now_ns();
 	int r;
 
+	if (!j)
+		return sbx_err(err, ENOMEM, "job");
+	*j = (struct job){
+		.ctx = ctx, .spec = spec, .report = { -1, -1 }, .pidfd = -1, .epfd = -1
+	};
+	j->res.exit_code = -1;
+	io_plan_init(&j->io);
+	r = job_plan(j, err);
+	if (r < 0)
+		return r;
+	j->steps[SBX_STEP_PLAN] = t0;
+	r = job_start(j, &j->res, err);
+	if (r >= 0)
+		r = job_watch_all(j, err);
+	if (r < 0)
+		return r;
+	*ret = (struct sbx_job *)TAKE_PTR(j);
+	return 0;
+}
+
+int sbx_job_fd(const struct sbx_job *job)
+{
+	return ((const struct job *)job)->epfd;
+}
+
+bool sbx_job_poll(struct sbx_job *job, int *ret_timeout_ms)
+{
+	struct job *j = (struct job *)job;
+	struct epoll_event ev[8];
+	int n;
+
+	do {
+		n = epoll_wait(j->epfd, ev, ELEMENTSOF(ev), 0);
+		for (int i = 0; i < n; i++)
+			handle_event(j, &ev[i]);
+	} while (n == ELEMENTSOF(ev));
+	if (job_ended(j))
+		return true;
+	*ret_timeout_ms = next_check_ms(j, sbx_now_ns());
+	return false;
+}
+
+void sbx_job_cancel(struct sbx_job *job)
+{
+	job_kill((struct job *)job, KILL_CANCEL);
+}
+
+void sbx_job_finish(struct sbx_job *job, struct sbx_result *ret)
+{
+	struct job *j = (struct job *)job;
+
+	if (!job_ended(j)) {
+		/* Given up early: kill, then wait for init so nothing of the job outlives this. */
+		job_kill(j, KILL_CANCEL);
+		reap_init(j); /* blocks: init dies with the SIGKILL just sent */
+	}
+	if (j->report[0] >= 0)
+		read_reports(j);
+	collect(j, &j->res);
+	memcpy(j->res.step_ns, j->steps, sizeof(j->res.step_ns));
+	job_done(j);
+	j->res.step_ns[SBX_STEP_TEARDOWN] = sbx_now_ns();
+	*ret = j->res;
+	j->res = (struct sbx_result){ 0 };
+	job_free(j);
+}
+
+int sbx_run(struct sbx_context *ctx, const struct sbx_spec *spec, struct sbx_result *res,
+	    struct sbx_error *err)
+{
+	struct sbx_job *job;
+	int timeout, r;
+
 	memset(res, 0, sizeof(*res));
-	res->exit_code = -1;
-	io_plan_init(&j.io);
-	r = job_plan(&j, err);
+	r = sbx_job_start(ctx, spec, &job, err);
 	if (r < 0)
 		return r;
-	j.steps[SBX_STEP_PLAN] = t0;
-	r = job_start(&j, res, err);
-	if (r < 0)
-		return r;
-	supervise(&j);
-	collect(&j, res);
-	memcpy(res->step_ns, j.steps, sizeof(res->step_ns));
-	job_done(&j);
-	res->step_ns[SBX_STEP_TEARDOWN] = sbx_now_ns();
+	while (!sbx_job_poll(job, &timeout)) {
+		struct pollfd pfd = { .fd = sbx_job_fd(job), .events = POLLIN };
+
+		poll(&pfd, 1, timeout);
+	}
+	sbx_job_finish(job, res);
 	return 0;
 }
