@@ -25,7 +25,7 @@ DEB_PACKAGES := gcc make pkg-config libc6-dev libseccomp-dev libcap-dev libmnl-d
 	python3 iproute2 util-linux user-mode-linux docker-registry apache2-utils openssl curl \
 	skopeo jq busybox-static umoci
 
-PKGS := libseccomp libcap libmnl libcjson libcurl libarchive libcrypto
+PKGS := libseccomp libcap libmnl libcjson libcurl libarchive libcrypto libmicrohttpd sqlite3
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
@@ -34,7 +34,8 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-
 HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -fstack-clash-protection \
 	-fcf-protection
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -iquote sandbox -iquote rootfs $(PKG_CFLAGS) \
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -iquote sandbox -iquote rootfs \
+	-iquote service $(PKG_CFLAGS) \
 	-DSBX_DATADIR='"$(DATADIR)"'
 LDFLAGS_H := -pie -Wl,-z,relro,-z,now,-z,noexecstack
 SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -43,14 +44,16 @@ SANDBOX_SRC := $(sort $(wildcard sandbox/*.c))
 SANDBOX_OBJ := $(SANDBOX_SRC:%.c=$(B)/%.o)
 ROOTFS_SRC := $(sort $(wildcard rootfs/*.c))
 ROOTFS_OBJ := $(ROOTFS_SRC:%.c=$(B)/%.o)
-LIB_SRC := $(SANDBOX_SRC) $(ROOTFS_SRC)
-LIB_HDR := $(wildcard sandbox/*.h rootfs/*.h)
+# The service's modules (all but main.c) are also linked into the unit tests.
+SERVICE_SRC := $(filter-out service/main.c,$(sort $(wildcard service/*.c)))
+LIB_SRC := $(SANDBOX_SRC) $(ROOTFS_SRC) $(SERVICE_SRC)
+LIB_HDR := $(wildcard sandbox/*.h rootfs/*.h service/*.h)
 # Two binaries: sandboxctl (run, check: lean, no libcurl/libarchive to load on every job) and
 # sandboxctl-image (pull, images, inspect, rm, gc), which sandboxctl execs for those commands.
 SANDBOXCTL_SRC := tools/sandboxctl.c tools/sandboxctl_common.c tools/sandboxctl_run.c \
 	tools/sandboxctl_check.c tools/sandboxctl_helper.c
 SANDBOXCTL_IMAGE_SRC := tools/sandboxctl_image_main.c tools/sandboxctl_common.c \
-	tools/sandboxctl_image.c
+	tools/sandboxctl_image.c $(wildcard tools/sandboxctl_jobs.c)
 JAIL_PKGS := libseccomp libcap libmnl libcjson
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
@@ -58,7 +61,7 @@ PROBE_SRC := $(sort $(wildcard tests/probe/*.c))
 PROBE_BIN := $(PROBE_SRC:tests/probe/%.c=$(B)/probe/%)
 
 .PHONY: all deps test unit bench run format install clean check-format
-all: $(B)/libsandbox.a $(B)/librootfs.a $(B)/sandboxctl $(B)/sandboxctl-image $(PROBE_BIN)
+all: $(B)/libsandbox.a $(B)/librootfs.a $(B)/sandboxctl $(B)/sandboxctl-image $(B)/sandboxd $(PROBE_BIN)
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -73,11 +76,11 @@ deps:
 		{ echo "deps: apt-get install failed: $$missing" >&2; exit 1; }; \
 	fi
 
-$(B)/%.o: %.c $(LIB_HDR) tools/sandboxctl.h | $(B)/sandbox $(B)/rootfs $(B)/tools
+$(B)/%.o: %.c $(LIB_HDR) tools/sandboxctl.h | $(B)/sandbox $(B)/rootfs $(B)/service $(B)/tools
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/sandbox $(B)/rootfs $(B)/tools $(B)/unit $(B)/unit-plain $(B)/probe:
+$(B)/sandbox $(B)/rootfs $(B)/service $(B)/tools $(B)/unit $(B)/unit-plain $(B)/probe:
 	@mkdir -p $@
 
 $(B)/libsandbox.a: $(SANDBOX_OBJ)
@@ -94,6 +97,10 @@ $(B)/sandboxctl-image: $(SANDBOXCTL_IMAGE_SRC:%.c=$(B)/%.o) $(B)/librootfs.a $(B
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_H) -o $@ $^ $(PKG_LIBS)
 
+$(B)/sandboxd: $(B)/service/main.o $(SERVICE_SRC:%.c=$(B)/%.o) $(B)/librootfs.a $(B)/libsandbox.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_H) -o $@ $^ $(PKG_LIBS) -pthread
+
 # Probes run inside jails whose rootfs may lack our libc: static, no dependencies.
 $(B)/probe/%: tests/probe/%.c | $(B)/probe
 	@echo "  PROBE   $@"
@@ -101,7 +108,8 @@ $(B)/probe/%: tests/probe/%.c | $(B)/probe
 
 # Unit tests: the libraries built once more with ASan + UBSan (and once plain, for the
 # cgroup-v2 guest, where ASan cannot map its shadow memory inside User-Mode Linux).
-UNIT_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -iquote sandbox -iquote rootfs -iquote tests/unit \
+UNIT_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -iquote sandbox -iquote rootfs -iquote service \
+	-iquote tests/unit \
 	$(PKG_CFLAGS) -DSBX_DATADIR='"$(DATADIR)"'
 
 $(B)/asan/%.o: %.c $(LIB_HDR)
@@ -122,11 +130,11 @@ $(B)/plain/libunit.a: $(LIB_SRC:%.c=$(B)/plain/%.o)
 
 $(B)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/asan/libunit.a | $(B)/unit
 	@echo "  UNIT    $@"
-	$(Q)$(CC) $(UNIT_CFLAGS) $(SAN) -o $@ $< $(B)/asan/libunit.a $(PKG_LIBS)
+	$(Q)$(CC) $(UNIT_CFLAGS) $(SAN) -o $@ $< $(B)/asan/libunit.a $(PKG_LIBS) -pthread
 
 $(B)/unit-plain/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/plain/libunit.a | $(B)/unit-plain
 	@echo "  UNIT    $@"
-	$(Q)$(CC) $(UNIT_CFLAGS) -O1 -g -o $@ $< $(B)/plain/libunit.a $(PKG_LIBS)
+	$(Q)$(CC) $(UNIT_CFLAGS) -O1 -g -o $@ $< $(B)/plain/libunit.a $(PKG_LIBS) -pthread
 
 unit: $(UNIT_BIN) $(UNIT_SRC:tests/unit/%.c=$(B)/unit-plain/%)
 
@@ -154,11 +162,25 @@ format:
 check-format:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
+# The unit gets the real paths; the config is installed once and never overwritten (it is the
+# operator's, and may hold API keys: 0640).
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/profiles/security $(DESTDIR)$(DATADIR)/profiles/languages
-	install -m 0755 $(B)/sandboxctl $(B)/sandboxctl-image $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(B)/sandboxctl $(B)/sandboxctl-image $(B)/sandboxd $(DESTDIR)$(BINDIR)/
 	install -m 0644 profiles/security/*.json $(DESTDIR)$(DATADIR)/profiles/security/
 	for f in profiles/languages/*.json; do [ ! -e "$$f" ] || install -m 0644 "$$f" $(DESTDIR)$(DATADIR)/profiles/languages/; done
+	install -m 0644 README.md $(DESTDIR)$(DATADIR)/README.md
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' tools/sandboxd.service \
+		> $(DESTDIR)$(UNITDIR)/sandboxd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sandboxd.service
+	[ -d $(DESTDIR)/etc/sandboxd ] || install -d -m 0750 $(DESTDIR)/etc/sandboxd
+	if [ -e $(DESTDIR)/etc/sandboxd/config.json ]; then \
+		echo "install: kept the existing $(DESTDIR)/etc/sandboxd/config.json"; \
+	else \
+		install -m 0640 tools/config.json $(DESTDIR)/etc/sandboxd/config.json; \
+	fi
+	@echo "install: now run: systemctl daemon-reload && systemctl enable --now sandboxd"
 
 clean:
 	rm -rf $(B) tests/.work

@@ -6,7 +6,8 @@
  *
  * The image commands run in a sibling binary, sandboxctl-image (sandboxctl_image.c): the
  * registry client and the unpacker bring libcurl and libarchive, whose ~45 shared libraries
- * cost ~7 ms to load, which every `sandboxctl run` would otherwise pay.
+ * cost ~7 ms to load, which every `sandboxctl run` would otherwise pay. The commands that talk
+ * to a running sandboxd over HTTP (jobs, status; sandboxctl_jobs.c) live there too, for libcurl.
  */
 #include <errno.h>
 #include <math.h>
@@ -30,6 +31,8 @@ static const struct {
 	{ "inspect", ctl_exec_image, "show one pulled image as JSON" },
 	{ "rm", ctl_exec_image, "untag a pulled image" },
 	{ "gc", ctl_exec_image, "remove rootfs and blobs no image references" },
+	{ "jobs", ctl_exec_image, "list a running sandboxd's jobs; jobs show ID, jobs cancel ID" },
+	{ "status", ctl_exec_image, "show whether sandboxd is up and ready, and its queue" },
 };
 
 static int usage(FILE *f, int status)

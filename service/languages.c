@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * languages.c - language profiles (profiles/languages/<name>.json) parsed and checked once at
+ * start-up (schema in languages.h), and where each one runs: its image's rootfs, the host, or
+ * nowhere.
+ *
+ * Owns: the profile schema and its validation. Must not: run anything, or pull images.
+ */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "languages.h"
+#include "store.h"
+#include "util.h"
+
+#define LANG_FILE_MAX (64 * 1024)
+#define LANG_MAX      256
+
+static void cJSON_Deletep(cJSON **p)
+{
+	cJSON_Delete(*p);
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void lang_done(struct lang *l)
+{
+	free(l->name);
+	strv_free(l->aliases);
+	free(l->version);
+	free(l->image);
+	free(l->source);
+	strv_free(l->compile);
+	strv_free(l->run);
+	strv_free(l->host);
+	strv_free(l->env);
+	free(l->rootfs);
+	memset(l, 0, sizeof(*l));
+}
+
+void lang_set_free(struct lang_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		lang_done(&s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+static bool is_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 32)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789+#._-") == n;
+}
+
+static int get_string(const cJSON *root, const char *key, bool required, char **ret,
+		      struct sbx_error *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+
+	*ret = NULL;
+	if (!v && !required)
+		return 0;
+	if (!cJSON_IsString(v) || !*v->valuestring)
+		return sbx_err_msg(err, EINVAL, "\"%s\" must be a non-empty string", key);
+	*ret = strdup(v->valuestring);
+	return *ret ? 0 : sbx_err(err, ENOMEM, "%s", key);
+}
+
+/* An array of strings (null allowed when !required) into a NULL-terminated vector. */
+static int get_strv(const cJSON *root, const char *key, bool required, char ***ret,
+		    struct sbx_error *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key), *it;
+	size_t i = 0;
+
+	*ret = NULL;
+	if ((!v || cJSON_IsNull(v)) && !required)
+		return 0;
+	if (!cJSON_IsArray(v) || (required && cJSON_GetArraySize(v) == 0))
+		return sbx_err_msg(err, EINVAL, "\"%s\" must be a%s array of strings", key,
+				   required ? " non-empty" : "n");
+	*ret = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof(char *));
+	if (!*ret)
+		return sbx_err(err, ENOMEM, "%s", key);
+	cJSON_ArrayForEach(it, v)
+	{
+		if (!cJSON_IsString(it) || !*it->valuestring)
+			return sbx_err_msg(err, EINVAL, "\"%s\"[%zu] must be a non-empty string",
+					   key, i);
+		if (!((*ret)[i++] = strdup(it->valuestring)))
+			return sbx_err(err, ENOMEM, "%s", key);
+	}
+	return 0;
+}
+
+static int get_env(const cJSON *root, char ***ret, struct sbx_error *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "env"), *it;
+	size_t i = 0;
+
+	*ret = calloc((size_t)(v ? cJSON_GetArraySize(v) : 0) + 1, sizeof(char *));
+	if (!*ret)
+		return sbx_err(err, ENOMEM, "env");
+	if (!v)
+		return 0;
+	if (!cJSON_IsObject(v))
+		return sbx_err_msg(err, EINVAL, "\"env\" must be an object of strings");
+	cJSON_ArrayForEach(it, v)
+	{
+		if (!cJSON_IsString(it) || !*it->string || strchr(it->string, '='))
+			return sbx_err_msg(err, EINVAL, "\"env.%s\" must be a string", it->string);
+		if (asprintf(&(*ret)[i++], "%s=%s", it->string, it->valuestring) < 0)
+			return sbx_err(err, ENOMEM, "env");
+	}
+	return 0;
+}
+
+static const struct {
+	const char *key;
+	size_t off;
+} limit_keys[] = {
+	{ "cpu_ms", offsetof(struct req_limits, cpu_ms) },
+	{ "wall_ms", offsetof(struct req_limits, wall_ms) },
+	{ "memory_mb", offsetof(struct req_limits, memory_mb) },
+	{ "pids", offsetof(struct req_limits, pids) },
+	{ "output_kb", offsetof(struct req_limits, output_kb) },
+};
+
+static int get_limits(const cJSON *root, const char *key, struct req_limits *ret,
+		      struct sbx_error *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key), *it;
+
+	if (!v)
+		return 0;
+	if (!cJSON_IsObject(v))
+		return sbx_err_msg(err, EINVAL, "\"%s\" must be an object", key);
+	cJSON_ArrayForEach(it, v)
+	{
+		size_t i = 0;
+
+		while (i < ELEMENTSOF(limit_keys) && strcmp(limit_keys[i].key, it->string))
+			i++;
+		if (i == ELEMENTSOF(limit_keys))
+			return sbx_err_msg(err, EINVAL, "\"%s.%s\": unknown limit", key,
+					   it->string);
+		if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 1e12 ||
+		    it->valuedouble != (double)(uint64_t)it->valuedouble)
+			return sbx_err_msg(err, EINVAL, "\"%s.%s\" must be a positive integer", key,
+					   it->string);
+		*(uint64_t *)((char *)ret + limit_keys[i].off) = (uint64_t)it->valuedouble;
+	}
+	return 0;
+}
+
+static const char *const known_keys[] = {
+	"name", "aliases", "version", "image",	"source",	  "compile",
+	"run",	"host",	   "env",     "limits", "compile_limits", "comment",
+};
+
+static int check_keys(const cJSON *root, struct sbx_error *err)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, root)
+	{
+		size_t i = 0;
+
+		while (i < ELEMENTSOF(known_keys) && strcmp(known_keys[i], it->string))
+			i++;
+		if (i == ELEMENTSOF(known_keys))
+			return sbx_err_msg(err, EINVAL, "unknown key \"%s\"", it->string);
+	}
+	return 0;
+}
+
+static bool source_is_clean(const char *s)
+{
+	return !strchr(s, '/') && strcmp(s, ".") && strcmp(s, "..") && strlen(s) < 128;
+}
+
+static int parse_lang(const cJSON *root, struct lang *l, struct sbx_error *err)
+{
+	int r = cJSON_IsObject(root) ? check_keys(root, err)
+				     : sbx_err_msg(err, EINVAL, "not a JSON object");
+
+	if (r >= 0)
+		r = get_string(root, "name", true, &l->name, err);
+	if (r >= 0 && !is_name(l->name))
+		r = sbx_err_msg(err, EINVAL, "\"name\" must match [a-z0-9+#._-]{1,32}");
+	if (r >= 0)
+		r = get_strv(root, "aliases", false, &l->aliases, err);
+	if (r >= 0)
+		r = get_string(root, "version", true, &l->version, err);
+	if (r >= 0)
+		r = get_string(root, "image", true, &l->image, err);
+	if (r >= 0)
+		r = get_string(root, "source", true, &l->source, err);
+	if (r >= 0 && !source_is_clean(l->source))
+		r = sbx_err_msg(err, EINVAL, "\"source\" must be a plain file name");
+	if (r >= 0)
+		r = get_strv(root, "compile", false, &l->compile, err);
+	if (r >= 0)
+		r = get_strv(root, "run", true, &l->run, err);
+	if (r >= 0)
+		r = get_strv(root, "host", false, &l->host, err);
+	if (r >= 0)
+		r = get_env(root, &l->env, err);
+	if (r >= 0)
+		r = get_limits(root, "limits", &l->limits, err);
+	if (r >= 0)
+		r = get_limits(root, "compile_limits", &l->compile_limits, err);
+	return r;
+}
+
+static int load_file(int dirfd, const char *file, struct lang *l, struct sbx_error *err)
+{
+	_cleanup_(cJSON_Deletep) cJSON *root = NULL;
+	_cleanup_free_ char *buf = NULL;
+	int r;
+
+	r = sbx_read_file_all(dirfd, file, O_NOFOLLOW, LANG_FILE_MAX, &buf, NULL);
+	if (r < 0)
+		return sbx_err(err, -r, "read");
+	root = cJSON_Parse(buf);
+	if (!root)
+		return sbx_err_msg(err, EINVAL, "malformed JSON near \"%.20s\"",
+				   cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "");
+	return parse_lang(root, l, err);
+}
+
+static bool lang_is_named(const struct lang *l, const char *name)
+{
+	if (!strcmp(l->name, name))
+		return true;
+	for (char **a = l->aliases; a && *a; a++)
+		if (!strcmp(*a, name))
+			return true;
+	return false;
+}
+
+/* Every name and alias once across the whole set: a request's language must be unambiguous. */
+static int check_unique(const struct lang_set *s, struct sbx_error *err)
+{
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t j = i + 1; j < s->n; j++) {
+			const struct lang *a = &s->v[i], *b = &s->v[j];
+
+			if (lang_is_named(a, b->name))
+				return sbx_err_msg(err, EINVAL, "\"%s\" names both %s and %s",
+						   b->name, a->name, b->name);
+			for (char **al = b->aliases; al && *al; al++)
+				if (lang_is_named(a, *al))
+					return sbx_err_msg(err, EINVAL,
+							   "\"%s\" names both %s and %s", *al,
+							   a->name, b->name);
+		}
+	return 0;
+}
+
+static int cmp_lang(const void *a, const void *b)
+{
+	return strcmp(((const struct lang *)a)->name, ((const struct lang *)b)->name);
+}
+
+static int load_dir(int dirfd, struct lang_set *s, struct sbx_error *err)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return sbx_err(err, errno, "languages");
+	while (r >= 0 && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".json") || de->d_name[0] == '.')
+			continue;
+		if (s->n == LANG_MAX)
+			r = sbx_err_msg(err, E2BIG, "more than %d language profiles", LANG_MAX);
+		else if (r = load_file(dirfd, de->d_name, &s->v[s->n++], err), r < 0)
+			sbx_err_prefix(err, r, "languages/%s", de->d_name);
+	}
+	closedir(d);
+	return r;
+}
+
+int lang_load(const char *profile_dir, struct lang_set *ret, struct sbx_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	struct lang_set s = { 0 };
+	int fd, r;
+
+	if (asprintf(&path, "%s/languages", profile_dir) < 0)
+		return sbx_err(err, ENOMEM, "languages");
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return sbx_err(err, errno, "%s", path);
+	s.v = calloc(LANG_MAX, sizeof(*s.v));
+	if (!s.v) {
+		close(fd);
+		return sbx_err(err, ENOMEM, "languages");
+	}
+	r = load_dir(fd, &s, err);
+	if (r >= 0) {
+		qsort(s.v, s.n, sizeof(*s.v), cmp_lang);
+		r = check_unique(&s, err);
+	}
+	if (r < 0) {
+		lang_set_free(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+const struct lang *lang_find(const struct lang_set *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (lang_is_named(&s->v[i], name))
+			return &s->v[i];
+	return NULL;
+}
+
+/* The host fallback's PATH: the one jobs get from the security profile's default env. */
+static bool host_has(const char *prog)
+{
+	static const char *const dirs[] = { "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin",
+					    "/sbin" };
+	char path[512];
+
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], prog);
+		if (!strchr(prog, '/') && access(path, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool host_has_all(const struct lang *l)
+{
+	if (!l->host || !l->host[0])
+		return false; /* a profile that names no host programs has no host fallback */
+	for (char **p = l->host; *p; p++)
+		if (!host_has(*p))
+			return false;
+	return true;
+}
+
+static void place(struct lang *l, struct img_store *store, bool host_fallback)
+{
+	struct img_info info = { 0 };
+
+	free(l->rootfs);
+	l->rootfs = NULL;
+	l->where = LANG_ROOTFS_NONE;
+	if (store && img_store_lookup(store, l->image, &info, NULL) >= 0) {
+		l->rootfs = strdup(info.rootfs);
+		l->where = l->rootfs ? LANG_ROOTFS_IMAGE : LANG_ROOTFS_NONE;
+		img_info_done(&info);
+	} else if (host_fallback && host_has_all(l)) {
+		l->rootfs = strdup("host");
+		l->where = l->rootfs ? LANG_ROOTFS_HOST : LANG_ROOTFS_NONE;
+	}
+}
+
+int lang_resolve_rootfs(struct lang_set *s, const char *state_dir, bool host_fallback,
+			struct sbx_error *err)
+{
+	struct img_store *store = NULL;
+
+	/* No store yet (a first start) is not an error: every image is simply absent. */
+	if (access(state_dir, F_OK) == 0 && img_store_open(state_dir, &store, err) < 0)
+		return sbx_err_prefix(err, -err->code, "image store");
+	for (size_t i = 0; i < s->n; i++)
+		place(&s->v[i], store, host_fallback);
+	img_store_close(store);
+	return 0;
+}
+
+const char *lang_rootfs_name(enum lang_rootfs w)
+{
+	static const char *const names[] = {
+		[LANG_ROOTFS_NONE] = "unavailable",
+		[LANG_ROOTFS_IMAGE] = "image",
+		[LANG_ROOTFS_HOST] = "host",
+	};
+
+	return names[w];
+}
