@@ -25,14 +25,14 @@ struct cfg_limits {
 };
 
 struct cfg {
-	char *listen_addr;	 /* "127.0.0.1" (IPv4 or IPv6 literal) */
-	unsigned listen_port;	 /* 8080 */
-	bool allow_public;	 /* listen beyond loopback without API keys ("allow_insecure_listen") */
-	char *state_dir;	 /* /var/lib/sandboxd: history.db, images/, work/ */
-	char *profile_dir;	 /* NULL: libsandbox's search (next to the binary, installed) */
-	char *cgroup_parent;	 /* NULL: libsandbox's default */
-	unsigned slots;		 /* concurrent jobs; 0 in the file = the number of online CPUs */
-	unsigned queue_max;	 /* queued jobs beyond the running ones; full -> 429 */
+	char *listen_addr;    /* "127.0.0.1" (IPv4 or IPv6 literal) */
+	unsigned listen_port; /* 8080 */
+	bool allow_public;   /* listen beyond loopback without API keys ("allow_insecure_listen") */
+	char *state_dir;     /* /var/lib/sandboxd: history.db, images/, work/ */
+	char *profile_dir;   /* NULL: libsandbox's search (next to the binary, installed) */
+	char *cgroup_parent; /* NULL: libsandbox's default */
+	unsigned slots;	     /* concurrent jobs; 0 in the file = the number of online CPUs */
+	unsigned queue_max;  /* queued jobs beyond the running ones; full -> 429 */
 	uint64_t max_body_bytes; /* request body cap; larger -> 413 */
 	unsigned max_files;	 /* files[] entries per request */
 	unsigned max_args;	 /* args[] and env{} entries per request */

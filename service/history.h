@@ -21,18 +21,18 @@ struct hist;
 
 struct hist_job {
 	char id[40];
-	char *owner;	    /* API key name, or NULL */
+	char *owner; /* API key name, or NULL */
 	char *language;
 	char *version;
 	char *status;
-	bool sync;	    /* came through /execute */
-	char *request;	    /* canonical request JSON (request.h) */
-	char *result;	    /* the answer's JSON object, or NULL while queued/running */
-	char *error;	    /* why a job failed or was cancelled, or NULL */
-	char *callback_url; /* or NULL */
+	bool sync;	      /* came through /execute */
+	char *request;	      /* canonical request JSON (request.h) */
+	char *result;	      /* the answer's JSON object, or NULL while queued/running */
+	char *error;	      /* why a job failed or was cancelled, or NULL */
+	char *callback_url;   /* or NULL */
 	char *callback_state; /* NULL, "pending", "delivered", "failed" */
 	int64_t created_ms, started_ms, finished_ms; /* unix ms; 0 = not yet */
-	int64_t seq;	    /* insertion order; newest = highest */
+	int64_t seq;				     /* insertion order; newest = highest */
 };
 
 struct hist_filter {
@@ -65,8 +65,8 @@ void hist_jobs_free(struct hist_job *v, size_t n); /* each, then the array */
 
 /* Start-up recovery: every "running" job becomes "failed" with reason; the "queued" ones are
  * returned oldest first (the caller runs them again). */
-int hist_recover(struct hist *h, const char *reason, struct hist_job **ret_queued,
-		 size_t *ret_n, struct sbx_error *err);
+int hist_recover(struct hist *h, const char *reason, struct hist_job **ret_queued, size_t *ret_n,
+		 struct sbx_error *err);
 /* Delete finished jobs older than cutoff_ms. Returns how many. */
 int hist_prune(struct hist *h, int64_t cutoff_ms, struct sbx_error *err);
 /* Totals by status since the database was created (for /api/v1/queue totals). */

@@ -21,10 +21,10 @@ struct http_ctx {
 	const struct cfg *cfg;
 	const struct lang_set *langs;
 	const char *history_path;
-	int ctl_sock;		       /* the control socket to the supervisor */
-	atomic_bool supervisor_alive;  /* false once the control socket hit EOF */
-	atomic_bool draining;	       /* SIGTERM: new work gets 503 */
-	struct cb *callbacks;	       /* may be NULL */
+	int ctl_sock;		      /* the control socket to the supervisor */
+	atomic_bool supervisor_alive; /* false once the control socket hit EOF */
+	atomic_bool draining;	      /* SIGTERM: new work gets 503 */
+	struct cb *callbacks;	      /* may be NULL */
 };
 
 struct http_server;
@@ -41,8 +41,8 @@ void http_stop(struct http_server *s);
 struct api_request {
 	const char *method;
 	const char *path;
-	const char *id;	   /* the {id} of /api/v1/jobs/{id}, else NULL */
-	const char *body;  /* NUL-terminated; len bytes */
+	const char *id;	  /* the {id} of /api/v1/jobs/{id}, else NULL */
+	const char *body; /* NUL-terminated; len bytes */
 	size_t len;
 	const char *owner; /* the API key's name, NULL without keys */
 	void *conn;	   /* struct MHD_Connection *, for query arguments */
