@@ -4,7 +4,7 @@
 #   make deps       install missing Debian packages (quiet and quick when all are present)
 #   make test       deps, build, then every test (unit + ASan/UBSan, jail, attack suite, cgroup v2)
 #   make bench      per-job latency against native runs
-#   make run        build, check this host, and run a first job on the embedded host rootfs
+#   make run        build and start sandboxd on 127.0.0.1:8080 (host rootfs: python, bash)
 #   make format     clang-format every C file
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -146,15 +146,20 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench/run
 
-# Until the HTTP service lands, "run" shows the jail itself: the host check and one job.
+# sandboxd in the foreground on 127.0.0.1:8080, languages on the host rootfs (no download).
+# Without a config file the host fallback is on; RUN_FLAGS adds sandboxd flags.
+RUN_LISTEN ?= 127.0.0.1:8080
 run: deps
 	@$(MAKE) --no-print-directory all
-	@build/sandboxctl check
+	@build/sandboxctl check || true
 	@echo
-	@echo '$$ build/sandboxctl run -- python3 -c "import os; print(os.getuid())"'
-	@build/sandboxctl run -- python3 -c 'import os; print(os.getuid())'
+	@echo "sandboxd on http://$(RUN_LISTEN) (Ctrl-C stops it). Try, from another terminal:"
 	@echo
-	@echo "Try: build/sandboxctl run --json --memory 64M --cpu-time 1s -- python3 -c 'print(1)'"
+	@echo "  curl -s http://$(RUN_LISTEN)/api/v1/execute -d '{\"language\": \"python\", \"code\": \"print(sum(range(10)))\"}'"
+	@echo "  curl -s http://$(RUN_LISTEN)/api/v1/languages"
+	@echo "  build/sandboxctl status --server http://$(RUN_LISTEN)"
+	@echo
+	@exec build/sandboxd --listen $(RUN_LISTEN) $(RUN_FLAGS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -3,7 +3,7 @@
  * main.c - sandboxd: the orchestrator of the service's start, life and stop.
  *
  *   config -> language profiles -> fork the supervisor (before any thread exists) -> wait for
- *   it to be ready -> callbacks thread -> HTTP threads -> READY=1 -> wait for a signal or the
+ *   it to be ready -> drop every capability -> callbacks thread -> HTTP threads -> READY=1 -> wait for a signal or the
  *   supervisor's end -> drain -> exit.
  *
  * Owns: the process layout and the shutdown sequence. Must not: run jobs (the supervisor
@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -149,6 +150,33 @@ static void *bridge_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The HTTP process parses untrusted input: it keeps no capability but the one to bind a low
+ * port, and can never gain one (no_new_privs, empty bounding set). Its files (history, state)
+ * are owned by root, so uid 0 still reaches them without CAP_DAC_OVERRIDE. Done before any
+ * thread exists: capabilities are per thread.
+ */
+static int drop_privileges(struct sbx_error *err)
+{
+	const cap_value_t keep[] = { CAP_NET_BIND_SERVICE };
+	cap_t caps = cap_init();
+	int r = 0;
+
+	if (!caps)
+		return sbx_err(err, errno, "cap_init");
+	for (cap_value_t c = 0; c <= CAP_LAST_CAP && r >= 0; c++)
+		if (c != CAP_NET_BIND_SERVICE && CAP_IS_SUPPORTED(c) && cap_drop_bound(c) < 0)
+			r = sbx_err(err, errno, "drop capability %d from the bounding set", c);
+	if (r >= 0 &&
+	    (cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) < 0 ||
+	     cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0))
+		r = sbx_err(err, errno, "drop capabilities");
+	cap_free(caps);
+	if (r >= 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		r = sbx_err(err, errno, "no_new_privs");
+	return r;
+}
+
 static int serve(struct service *sv, struct sbx_error *err)
 {
 	int r;
@@ -158,6 +186,9 @@ static int serve(struct service *sv, struct sbx_error *err)
 				      .history_path = sv->history_path,
 				      .ctl_sock = sv->ctl };
 	atomic_store(&sv->http.supervisor_alive, true);
+	r = drop_privileges(err);
+	if (r < 0)
+		return r;
 	r = cb_start(&sv->cfg, sv->history_path, &sv->http.callbacks, err);
 	if (r < 0)
 		return sbx_err_prefix(err, r, "callbacks");
