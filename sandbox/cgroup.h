@@ -133,6 +133,8 @@ int cg_format_pids(const struct sbx_limits *lim, char *buf, size_t size);
 bool cg_list_has(const char *list, const char *word, char sep);
 /* v2 detection without side effects: our cgroup2 path offers memory, pids and cpu. */
 int cg_v2_usable(char *ret_home, size_t size, struct sbx_error *err);
+/* sbx_cgroup_leave_home(): 1 when moved, 0 when there was nothing to do. */
+int cg_v2_leave_home(const char *leaf, struct sbx_error *err);
 
 /* Small readers: a file holding one number; the value of "key N" in a flat-keyed file. */
 int cg_read_u64(int dir_fd, const char *file, uint64_t *ret, struct sbx_error *err);

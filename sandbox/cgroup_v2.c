@@ -132,6 +132,34 @@ static int v2_enable_home(struct cg_root *root, const char *parent, struct sbx_e
 	return 0;
 }
 
+/*
+ * A service of several processes (sandboxd: HTTP + supervisor) started alone in a delegated
+ * cgroup: before it forks, move it into <home>/<leaf> and let home hand its controllers down.
+ * Every process forked later starts in that leaf, and their job cgroups go beside it (case 3),
+ * still inside the delegated subtree. Nothing to do on v1, at the root, or when not alone.
+ */
+int cg_v2_leave_home(const char *leaf, struct sbx_error *err)
+{
+	struct cg_root tmp = { 0 };
+	char mount[CG_PATH_MAX], list[512];
+	int r;
+
+	if (cg_v2_usable(tmp.home, sizeof(tmp.home), NULL) < 0 ||
+	    cg_mount_point("", mount, sizeof(mount), NULL) < 0 || !strcmp(mount, tmp.home) ||
+	    !v2_alone_in(tmp.home))
+		return 0;
+	if (v2_read_at_path(tmp.home, "cgroup.controllers", list, sizeof(list)) < 0)
+		return 0;
+	v2_pick_controllers(&tmp, list);
+	r = v2_move_self(&tmp, leaf, err);
+	if (r < 0)
+		return r;
+	r = v2_write_at_path(tmp.home, "cgroup.subtree_control", tmp.v2_controllers);
+	if (r < 0)
+		return sbx_err(err, -r, "write %s/cgroup.subtree_control", tmp.home);
+	return 1;
+}
+
 /* Pick the directory our parent cgroup is created in (cases 1-3 above). */
 static int v2_pick_base(struct cg_root *root, const char *parent, char *base, size_t size,
 			struct sbx_error *err)

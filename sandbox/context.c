@@ -114,3 +114,8 @@ void sbx_context_reap_stale(struct sbx_context *ctx)
 {
 	cg_root_reap_stale(&ctx->cg);
 }
+
+int sbx_cgroup_leave_home(const char *leaf, struct sbx_error *err)
+{
+	return cg_v2_leave_home(leaf, err);
+}

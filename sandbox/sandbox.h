@@ -142,6 +142,14 @@ void sbx_context_free(struct sbx_context *ctx);
 
 /* The profile's default environment (NULL-terminated). */
 const char *const *sbx_context_env(const struct sbx_context *ctx);
+/*
+ * For a service of several processes: call once, alone and before forking. On cgroup v2, when
+ * this process is the only member of a non-root cgroup (systemd: Delegate=yes), it moves into
+ * the leaf <its cgroup>/<leaf>-supervisor and the cgroup hands memory, pids (and cpu) down, so
+ * the jobs' cgroups created later by any of the service's processes stay inside that subtree.
+ * Returns 1 when it moved, 0 when there was nothing to do, or -errno.
+ */
+int sbx_cgroup_leave_home(const char *leaf, struct sbx_error *err);
 /* Where the profiles are: explicit, $SANDBOXD_PROFILE_DIR, next to the binary, installed. */
 int sbx_find_profile_dir(const char *explicit_dir, char *buf, size_t size, struct sbx_error *err);
 /* The uid (and gid) a job in this slot runs as, and how many slots the profile allows. */

@@ -94,6 +94,9 @@ static int spawn_supervisor(struct service *sv, struct sbx_error *err)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return sbx_err(err, errno, "socketpair");
+	/* Delegate=yes: make room for the job cgroups inside our own subtree, before forking. */
+	if (sbx_cgroup_leave_home("sandboxd", err) < 0)
+		return sbx_err_prefix(err, -err->code, "cgroup");
 	sv->sup_pid = fork();
 	if (sv->sup_pid < 0)
 		return sbx_err(err, errno, "fork");
