@@ -201,7 +201,7 @@ static void submit(struct http_ctx *ctx, const struct api_request *rq, bool sync
 		return api_error(r, 400, rerr.code[0] ? rerr.code : "invalid_request",
 				 rerr.field[0] ? rerr.field : NULL, "%s", rerr.message);
 	if (sync && req.callback_url)
-		return api_error(r, 400, "invalid_field", "callback_url",
+		return api_error(r, 400, "invalid_value", "callback_url",
 				 "only jobs (POST /api/v1/jobs) take a callback_url");
 	l = check_language(ctx, &req, r);
 	if (!l)
@@ -247,14 +247,14 @@ static bool list_filter(struct http_ctx *ctx, const struct api_request *rq, stru
 	uint64_t v = LIST_DEFAULT;
 
 	if (limit && !parse_count(limit, LIST_MAX, &v)) {
-		api_error(r, 400, "invalid_field", "limit", "limit: an integer from 1 to %d",
+		api_error(r, 400, "invalid_value", "limit", "limit: an integer from 1 to %d",
 			  LIST_MAX);
 		return false;
 	}
 	f->limit = (unsigned)v;
 	v = 0;
 	if (cursor && !parse_count(cursor, INT64_MAX, &v)) {
-		api_error(r, 400, "invalid_field", "cursor",
+		api_error(r, 400, "invalid_value", "cursor",
 			  "cursor: pass back the next_cursor of the previous page");
 		return false;
 	}

@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,12 +74,15 @@ struct rl_bucket {
 	unsigned long long last_ns;
 };
 
+#define STOP_WAIT_MS 5000
+
 struct http_server {
 	struct MHD_Daemon *d;
 	struct http_ctx *ctx;
 	pthread_mutex_t rl_lock; /* guards rl */
 	struct rl_bucket *rl;	 /* RL_BUCKETS */
 	int quiesced_fd;	 /* the listen socket after http_quiesce, closed after the daemon */
+	atomic_int inflight;	 /* requests begun and not yet completed (answer sent) */
 };
 
 /* One request, from its first access-handler call to MHD's completion notice. */
@@ -479,7 +483,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 
 	if (!g.c) {
 		g.c = calloc(1, sizeof(*g.c));
-		return g.c ? begin(&g, con_cls) : MHD_NO;
+		if (!g.c)
+			return MHD_NO;
+		atomic_fetch_add(&g.s->inflight, 1);
+		return begin(&g, con_cls);
 	}
 	if (n) {
 		*upload_data_size = 0;
@@ -492,6 +499,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *s = cls;
 	struct conn *c = *con_cls;
 
 	if (!c)
@@ -499,6 +507,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	free(c->body);
 	free(c);
 	*con_cls = NULL;
+	atomic_fetch_sub(&s->inflight, 1);
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -638,7 +647,11 @@ void http_quiesce(struct http_server *s)
 	s->quiesced_fd = fd;
 }
 
+/* Requests whose answer is ready but not yet sent would be cut off by MHD_stop_daemon: let
+ * them finish first (bounded: a client that does not read its answer is not waited for). */
 void http_stop(struct http_server *s)
 {
+	for (int i = 0; s && i < STOP_WAIT_MS / 10 && atomic_load(&s->inflight) > 0; i++)
+		usleep(10000);
 	server_free(s);
 }

@@ -51,6 +51,7 @@ struct sjob {
 
 struct sup {
 	const struct cfg *cfg;
+	struct cfg canon; /* cfg for canonical requests: the body cap was the HTTP side's */
 	const struct lang_set *langs;
 	struct sbx_context *ctx;
 	struct hist *hist;
@@ -287,7 +288,7 @@ static int accept_request(struct sup *s, int body_fd, struct sjob *j, char **ret
 	int r;
 
 	r = proto_memfd_read(body_fd, 8 * s->cfg->max_body_bytes + 65536, ret_json, &len);
-	if (r < 0 || req_parse(*ret_json, len, s->cfg, &j->req, &re) < 0) {
+	if (r < 0 || req_parse(*ret_json, len, &s->canon, &j->req, &re) < 0) {
 		*ret_why = "the request could not be read";
 		return -EINVAL;
 	}
@@ -620,7 +621,8 @@ static void requeue(struct sup *s, const struct hist_job *hj)
 	snprintf(j->owner, sizeof(j->owner), "%s", hj->owner ? hj->owner : "");
 	if (hj->sync)
 		return end_unrun(s, j, "failed", "sandboxd restarted before the job ran");
-	if (!hj->request || req_parse(hj->request, strlen(hj->request), s->cfg, &j->req, &re) < 0)
+	if (!hj->request ||
+	    req_parse(hj->request, strlen(hj->request), &s->canon, &j->req, &re) < 0)
 		return end_unrun(s, j, "failed", "the stored request is no longer valid");
 	j->lang = lang_find(s->langs, j->req.language);
 	if (!j->lang || j->lang->where == LANG_ROOTFS_NONE)
@@ -655,6 +657,10 @@ static int sup_init(struct sup *s, const char *history_path, struct sbx_error *e
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = (void *)ctl_tag };
 	int r;
 
+	/* The canonical form carries files in base64, a third larger than the body was: the body
+	 * cap was enforced on the original by the HTTP side. */
+	s->canon = *s->cfg;
+	s->canon.max_body_bytes = 0;
 	r = sbx_context_new(&sc, &s->ctx, err);
 	if (r >= 0)
 		r = run_setup_workspace(err);
