@@ -187,6 +187,7 @@ class Service:
         self.runs = 0
         self.err_path = None
         self.keys = {}  # headers added to every request (an API key)
+        self.preexec = None  # run in the child before exec (e.g. join a cgroup)
 
     # -- life -----------------------------------------------------------------------------
 
@@ -202,7 +203,8 @@ class Service:
                 "--config", cfg_path, "--cgroup-parent", CGROUP_PARENT] + self.flags
         with open(self.err_path, "wb") as err, \
                 open(os.path.join(self.dir, "stdout.%d" % self.runs), "wb") as out:
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                         preexec_fn=self.preexec)
         end = time.monotonic() + READY_TIMEOUT_S
         last = None
         while time.monotonic() < end:
