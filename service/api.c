@@ -150,7 +150,7 @@ static const struct lang *check_language(struct http_ctx *ctx, const struct req 
 			  "%s is configured but has no image and no host fallback", l->name);
 		return NULL;
 	}
-	if (req->version && (!l->version || strcmp(req->version, l->version) != 0)) {
+	if (req->version && !lang_version_matches(l, req->version)) {
 		api_error(r, 400, "unknown_version", "version",
 			  "%s is available as version %s only", l->name,
 			  l->version ? l->version : "(none)");

@@ -9,8 +9,12 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "languages.h"
@@ -42,6 +46,7 @@ static void lang_done(struct lang *l)
 	strv_free(l->compile);
 	strv_free(l->run);
 	strv_free(l->host);
+	strv_free(l->version_command);
 	strv_free(l->env);
 	free(l->rootfs);
 	memset(l, 0, sizeof(*l));
@@ -167,8 +172,8 @@ static int get_limits(const cJSON *root, const char *key, struct req_limits *ret
 }
 
 static const char *const known_keys[] = {
-	"name", "aliases", "version", "image",	"source",	  "compile",
-	"run",	"host",	   "env",     "limits", "compile_limits", "comment",
+	"name", "aliases",	   "version", "image",	"source",	  "compile", "run",
+	"host", "version_command", "env",     "limits", "compile_limits", "comment",
 };
 
 static int check_keys(const cJSON *root, struct sbx_error *err)
@@ -217,6 +222,8 @@ static int parse_lang(const cJSON *root, struct lang *l, struct sbx_error *err)
 		r = get_strv(root, "run", true, &l->run, err);
 	if (r >= 0)
 		r = get_strv(root, "host", false, &l->host, err);
+	if (r >= 0)
+		r = get_strv(root, "version_command", false, &l->version_command, err);
 	if (r >= 0)
 		r = get_env(root, &l->env, err);
 	if (r >= 0)
@@ -336,18 +343,24 @@ const struct lang *lang_find(const struct lang_set *s, const char *name)
 }
 
 /* The host fallback's PATH: the one jobs get from the security profile's default env. */
-static bool host_has(const char *prog)
+static bool host_find(const char *prog, char *path, size_t size)
 {
-	static const char *const dirs[] = { "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin",
-					    "/sbin" };
-	char path[512];
+	static const char *const dirs[] = { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+					    "/usr/bin",	       "/sbin",		 "/bin" };
 
-	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], prog);
-		if (!strchr(prog, '/') && access(path, X_OK) == 0)
+	for (size_t i = 0; i < ELEMENTSOF(dirs) && !strchr(prog, '/'); i++) {
+		snprintf(path, size, "%s/%s", dirs[i], prog);
+		if (access(path, X_OK) == 0)
 			return true;
 	}
 	return false;
+}
+
+static bool host_has(const char *prog)
+{
+	char path[512];
+
+	return host_find(prog, path, sizeof(path));
 }
 
 static bool host_has_all(const struct lang *l)
@@ -358,6 +371,57 @@ static bool host_has_all(const struct lang *l)
 		if (!host_has(*p))
 			return false;
 	return true;
+}
+
+/* What version_command prints, read with a deadline: a host tool that hangs stalls nothing. */
+static int read_output(int fd, pid_t pid, char *buf, size_t size)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t n = 0;
+	ssize_t k = 1;
+
+	while (n + 1 < size && k > 0 && poll(&p, 1, 2000) > 0)
+		if ((k = read(fd, buf + n, size - 1 - n)) > 0)
+			n += (size_t)k;
+	buf[n] = '\0';
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return (int)n;
+}
+
+/* The host's toolchain is whatever the host has: ask it ("Python 3.11.2" -> "3.11.2"). */
+static void host_version(struct lang *l)
+{
+	extern char **environ;
+	char out[512], *v;
+	posix_spawn_file_actions_t fa;
+	int pipefd[2];
+	pid_t pid;
+	size_t len;
+
+	char path[512];
+
+	if (!l->version_command || !host_find(l->version_command[0], path, sizeof(path)) ||
+	    pipe2(pipefd, O_CLOEXEC) < 0)
+		return;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
+	if (posix_spawn(&pid, path, &fa, NULL, l->version_command, environ))
+		pid = -1;
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	if (pid > 0 && read_output(pipefd[0], pid, out, sizeof(out)) > 0 &&
+	    (v = strpbrk(out, "0123456789"))) {
+		len = strspn(v, "0123456789.");
+		while (len && v[len - 1] == '.')
+			len--;
+		if (len && len < 32 && (v = strndup(v, len))) {
+			free(l->version);
+			l->version = v;
+		}
+	}
+	close(pipefd[0]);
 }
 
 static void place(struct lang *l, struct img_store *store, bool host_fallback)
@@ -374,6 +438,7 @@ static void place(struct lang *l, struct img_store *store, bool host_fallback)
 	} else if (host_fallback && host_has_all(l)) {
 		l->rootfs = strdup("host");
 		l->where = l->rootfs ? LANG_ROOTFS_HOST : LANG_ROOTFS_NONE;
+		host_version(l);
 	}
 }
 
@@ -400,4 +465,12 @@ const char *lang_rootfs_name(enum lang_rootfs w)
 	};
 
 	return names[w];
+}
+
+bool lang_version_matches(const struct lang *l, const char *want)
+{
+	size_t n = strlen(want);
+
+	return l->version && !strncmp(l->version, want, n) &&
+	       (l->version[n] == '\0' || l->version[n] == '.');
 }

@@ -13,6 +13,8 @@
  *   compile    null, or [string]: argv of the compile stage
  *   run        [string]: argv of the run stage
  *   host       [string]: programs that must exist on the host for the host fallback
+ *   version_command  [string]: prints the version (on the host fallback, the version reported
+ *              is the host's, the first "N.N..." of its output, not the image's)
  *   env        {NAME: value}: added to the security profile's environment
  *   limits     {cpu_ms, wall_ms, memory_mb, pids, output_kb}: this language's defaults
  *   compile_limits  the same, for the compile stage
@@ -39,10 +41,11 @@ struct lang {
 	char *version;
 	char *image;
 	char *source;
-	char **compile; /* NULL-terminated, or NULL */
-	char **run;	/* NULL-terminated */
-	char **host;	/* NULL-terminated */
-	char **env;	/* NULL-terminated "NAME=value" */
+	char **compile;		/* NULL-terminated, or NULL */
+	char **run;		/* NULL-terminated */
+	char **host;		/* NULL-terminated */
+	char **version_command; /* NULL-terminated, or NULL */
+	char **env;		/* NULL-terminated "NAME=value" */
 	struct req_limits limits;
 	struct req_limits compile_limits;
 	/* decided by lang_resolve_rootfs() */
@@ -67,6 +70,8 @@ const struct lang *lang_find(const struct lang_set *s, const char *name);
  */
 int lang_resolve_rootfs(struct lang_set *s, const char *state_dir, bool host_fallback,
 			struct sbx_error *err);
+/* want names l's version, whole or a leading part of it: "3" and "3.11" match "3.11.2". */
+bool lang_version_matches(const struct lang *l, const char *want);
 const char *lang_rootfs_name(enum lang_rootfs w); /* "image", "host", "unavailable" */
 
 #endif
