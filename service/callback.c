@@ -180,8 +180,19 @@ static struct curl_slist *make_headers(const char *id)
 	return l;
 }
 
+/*
+ * libcurl (and the TLS library under it) is initialised on the first delivery, in this thread
+ * (the only one using curl), not at start: most deployments never use callbacks, and an idle
+ * sandboxd should not carry an initialised TLS stack.
+ */
+static bool curl_ready(void)
+{
+	pthread_once(&curl_once, curl_init_once);
+	return curl_init_rc == CURLE_OK;
+}
+
 /* One POST; true on a 2xx answer. Any failure before or during the transfer is a false. */
-static bool post_job(struct cb *c, const struct hist_job *j)
+static bool post_one(struct cb *c, const struct hist_job *j)
 {
 	_cleanup_free_ char *body = hist_job_to_json(j);
 	_cleanup_(curl_slist_free_allp) struct curl_slist *headers = make_headers(j->id);
@@ -196,6 +207,11 @@ static bool post_job(struct cb *c, const struct hist_job *j)
 	if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
 		return false;
 	return code >= 200 && code <= 299;
+}
+
+static bool post_job(struct cb *c, const struct hist_job *j)
+{
+	return curl_ready() && post_one(c, j);
 }
 
 /* One pending job: skip it when not yet due, else try once. Returns when it wants a look. */
@@ -314,10 +330,6 @@ int cb_start(const struct cfg *cfg, const char *history_path, struct cb **ret,
 	_cleanup_(cb_freep) struct cb *c = NULL;
 	int r;
 
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK)
-		return sbx_err_msg(err, EIO, "curl_global_init: %s",
-				   curl_easy_strerror(curl_init_rc));
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return sbx_err(err, ENOMEM, "callbacks");
