@@ -38,6 +38,7 @@ static void strv_free(char **v)
 
 static void lang_done(struct lang *l)
 {
+	free(l->file);
 	free(l->name);
 	strv_free(l->aliases);
 	free(l->version);
@@ -197,6 +198,23 @@ static bool source_is_clean(const char *s)
 	return !strchr(s, '/') && strcmp(s, ".") && strcmp(s, "..") && strlen(s) < 128;
 }
 
+/* Aliases follow the name's pattern, and none repeats the name or another alias. */
+static int check_aliases(const struct lang *l, struct sbx_error *err)
+{
+	for (char **a = l->aliases; a && *a; a++) {
+		if (!is_name(*a))
+			return sbx_err_msg(err, EINVAL,
+					   "\"aliases\": \"%s\" must match [a-z0-9+#._-]{1,32}",
+					   *a);
+		if (!strcmp(*a, l->name))
+			return sbx_err_msg(err, EINVAL, "\"aliases\": \"%s\" is the name", *a);
+		for (char **b = l->aliases; b < a; b++)
+			if (!strcmp(*a, *b))
+				return sbx_err_msg(err, EINVAL, "\"aliases\": \"%s\" twice", *a);
+	}
+	return 0;
+}
+
 static int parse_lang(const cJSON *root, struct lang *l, struct sbx_error *err)
 {
 	int r = cJSON_IsObject(root) ? check_keys(root, err)
@@ -208,6 +226,8 @@ static int parse_lang(const cJSON *root, struct lang *l, struct sbx_error *err)
 		r = sbx_err_msg(err, EINVAL, "\"name\" must match [a-z0-9+#._-]{1,32}");
 	if (r >= 0)
 		r = get_strv(root, "aliases", false, &l->aliases, err);
+	if (r >= 0)
+		r = check_aliases(l, err);
 	if (r >= 0)
 		r = get_string(root, "version", true, &l->version, err);
 	if (r >= 0)
@@ -242,6 +262,9 @@ static int load_file(int dirfd, const char *file, struct lang *l, struct sbx_err
 	r = sbx_read_file_all(dirfd, file, O_NOFOLLOW, LANG_FILE_MAX, &buf, NULL);
 	if (r < 0)
 		return sbx_err(err, -r, "read");
+	l->file = strdup(file);
+	if (!l->file)
+		return sbx_err(err, ENOMEM, "%s", file);
 	root = cJSON_Parse(buf);
 	if (!root)
 		return sbx_err_msg(err, EINVAL, "malformed JSON near \"%.20s\"",
@@ -265,15 +288,16 @@ static int check_unique(const struct lang_set *s, struct sbx_error *err)
 	for (size_t i = 0; i < s->n; i++)
 		for (size_t j = i + 1; j < s->n; j++) {
 			const struct lang *a = &s->v[i], *b = &s->v[j];
+			const char *clash = lang_is_named(a, b->name) ? b->name : NULL;
 
-			if (lang_is_named(a, b->name))
-				return sbx_err_msg(err, EINVAL, "\"%s\" names both %s and %s",
-						   b->name, a->name, b->name);
-			for (char **al = b->aliases; al && *al; al++)
+			for (char **al = b->aliases; !clash && al && *al; al++)
 				if (lang_is_named(a, *al))
-					return sbx_err_msg(err, EINVAL,
-							   "\"%s\" names both %s and %s", *al,
-							   a->name, b->name);
+					clash = *al;
+			if (clash)
+				return sbx_err_msg(err, EINVAL,
+						   "languages/%s: \"%s\" (name or alias) is taken "
+						   "by languages/%s",
+						   b->file, clash, a->file);
 		}
 	return 0;
 }

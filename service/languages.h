@@ -36,6 +36,7 @@ enum lang_rootfs {
 };
 
 struct lang {
+	char *file; /* the profile's file name, for messages */
 	char *name;
 	char **aliases; /* NULL-terminated */
 	char *version;
