@@ -49,6 +49,7 @@ struct svc_opts {
 	const char *server, *api_key;
 	const char *language, *status, *cursor, *limit; /* jobs list filters */
 	bool json;
+	bool server_given; /* by --server, not $SANDBOXD_URL: the next-page line must repeat it */
 };
 
 static void cJSON_Deletep(cJSON **p)
@@ -281,6 +282,7 @@ static int parse_one(struct svc_opts *o, int opt, const char *arg)
 	switch (opt) {
 	case OPT_SERVER:
 		o->server = arg;
+		o->server_given = true;
 		return 0;
 	case OPT_API_KEY:
 		o->api_key = arg;
@@ -516,14 +518,21 @@ static void print_status_json(const struct client *c, const struct answer *healt
 	puts(text ? text : "{}");
 }
 
-/* The queue's answer, or its error on stderr: a wrong key must not hide readiness. */
-static void show_queue(const struct client *c, const struct answer *queue)
+/* The queue's answer, or its error on stderr: a wrong key must not hide readiness, nor pass for
+ * success (a script checking the exit status would never learn that its key is refused).
+ * Returns 0 or the exit status. */
+static int show_queue(const struct client *c, const struct answer *queue, bool json)
 {
 	_cleanup_(cJSON_Deletep) cJSON *q = NULL;
+	int r;
 
 	fflush(stdout);
-	if (parse_answer(c, queue, &q) == 0)
+	if (json)
+		return is_2xx(queue) ? 0 : report_http(c, queue);
+	r = parse_answer(c, queue, &q);
+	if (!r)
 		print_queue(q);
+	return r;
 }
 
 static int do_status(struct client *c, const struct svc_opts *o, char **args)
@@ -543,12 +552,12 @@ static int do_status(struct client *c, const struct svc_opts *o, char **args)
 	ok = is_ready(&health, &ready, why, sizeof(why));
 	if (o->json) {
 		print_status_json(c, &health, &ready, &queue);
-		return ok ? 0 : EXIT_NO;
+	} else {
+		printf("%-9s %s\n", "server", c->server);
+		printf("%-9s %s%s%s\n", "ready", ok ? "yes" : "no", ok ? "" : ": ", ok ? "" : why);
 	}
-	printf("%-9s %s\n", "server", c->server);
-	printf("%-9s %s%s%s\n", "ready", ok ? "yes" : "no", ok ? "" : ": ", ok ? "" : why);
-	show_queue(c, &queue);
-	return ok ? 0 : EXIT_NO;
+	r = show_queue(c, &queue, o->json);
+	return ok && !r ? 0 : EXIT_NO;
 }
 
 /* ---- jobs -------------------------------------------------------------------------------- */
@@ -608,11 +617,13 @@ static void print_next(const struct svc_opts *o, const char *cursor)
 		{ " --language ", o->language },
 		{ " --status ", o->status },
 		{ " --limit ", o->limit },
+		{ " --server ", o->server_given ? o->server : NULL },
 	};
 
 	printf("next: sandboxctl jobs --cursor ");
 	print_shell_word(cursor);
-	/* The cursor means "after this job, under these filters": keep them. */
+	/* The cursor means "after this job, under these filters, on this server": keep them
+	 * (not the API key: it is a secret, and the page would print it). */
 	for (size_t i = 0; i < ELEMENTSOF(keep); i++) {
 		if (!keep[i].value)
 			continue;
