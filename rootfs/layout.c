@@ -42,11 +42,6 @@
 
 static const struct img_pull_opts no_opts;
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 static void archive_freep(struct archive **a)
 {
 	if (*a)

@@ -24,11 +24,6 @@
 #define MAX_DOC_SIZE (16U << 20)
 #define MAX_ENV	     4096
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 /* ---- platform ------------------------------------------------------------------------------ */
 
 /* uname machine -> GOARCH (+ variant), the names images use. */

@@ -86,11 +86,6 @@ struct reg_xfer {
 	void *userdata;
 };
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 static void curl_slist_free_allp(struct curl_slist **l)
 {
 	curl_slist_free_all(*l);

@@ -46,11 +46,6 @@ struct img_store {
 	char path[PATH_MAX - 128]; /* room for "/images/<hex>/rootfs" in PATH_MAX */
 };
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 static void closedirp(DIR **d)
 {
 	if (*d)

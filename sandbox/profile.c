@@ -19,11 +19,6 @@
 #define PROFILE_FILE	  "security/default.json"
 #define PROFILE_MAX_BYTES (1 << 20)
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 /* Limits in the profile, their JSON names and units. */
 static const struct {
 	const char *key;
@@ -225,18 +220,11 @@ int profile_load(const char *dir, const char *cache_dir, struct sbx_profile *ret
 	return 0;
 }
 
-static void strv_free(char **v)
-{
-	for (char **s = v; s && *s; s++)
-		free(*s);
-	free(v);
-}
-
 void profile_done(struct sbx_profile *p)
 {
-	strv_free(p->env);
-	strv_free(p->masked_paths);
-	strv_free(p->readonly_paths);
+	sbx_strv_free(p->env);
+	sbx_strv_free(p->masked_paths);
+	sbx_strv_free(p->readonly_paths);
 	seccomp_prog_done(&p->seccomp);
 	memset(p, 0, sizeof(*p));
 }

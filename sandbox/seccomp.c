@@ -95,11 +95,6 @@ static const char *const rule_keys[] = { "names",    "name",	 "action",  "args",
 static const char *const arg_keys[] = { "index", "value", "valueTwo", "op", NULL };
 static const char *const filter_keys[] = { "caps", "arches", "minKernel", NULL };
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 static void seccomp_releasep(scmp_filter_ctx *p)
 {
 	if (*p)

@@ -8,6 +8,7 @@
 #ifndef SBX_UTIL_H
 #define SBX_UTIL_H
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -30,6 +31,19 @@ static inline void closep(int *fd)
 		close(*fd);
 		errno = saved;
 	}
+}
+
+static inline void cJSON_Deletep(cJSON **p)
+{
+	cJSON_Delete(*p);
+}
+
+/* A NULL-terminated vector of malloc'd strings (NULL is fine). */
+static inline void sbx_strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
 }
 
 #define _cleanup_free_	_cleanup_(freep)

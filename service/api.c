@@ -28,11 +28,6 @@
 #define LIST_MAX	 1000
 #define METRICS_TYPE	 "text/plain; version=0.0.4; charset=utf-8"
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 static void hist_closep(struct hist **h)
 {
 	hist_close(*h);

@@ -68,11 +68,6 @@ const char cfg_usage[] =
 	"\n"
 	"Flags override the configuration file.\n";
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 /* Numbers: where they go and what is sane. Offsets are into struct cfg. */
 enum num_kind { NUM_UNSIGNED, NUM_U64, NUM_DOUBLE };
 

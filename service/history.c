@@ -155,11 +155,6 @@ static void unlockp(pthread_mutex_t **m)
 	_cleanup_(unlockp) _unused_ pthread_mutex_t *_lock =                                       \
 		(pthread_mutex_lock(&(h)->lock), &(h)->lock)
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 struct arg {
 	bool is_text;
 	const char *s; /* NULL binds SQL NULL */

@@ -24,31 +24,19 @@
 #define LANG_FILE_MAX (64 * 1024)
 #define LANG_MAX      256
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void lang_done(struct lang *l)
 {
 	free(l->file);
 	free(l->name);
-	strv_free(l->aliases);
+	sbx_strv_free(l->aliases);
 	free(l->version);
 	free(l->image);
 	free(l->source);
-	strv_free(l->compile);
-	strv_free(l->run);
-	strv_free(l->host);
-	strv_free(l->version_command);
-	strv_free(l->env);
+	sbx_strv_free(l->compile);
+	sbx_strv_free(l->run);
+	sbx_strv_free(l->host);
+	sbx_strv_free(l->version_command);
+	sbx_strv_free(l->env);
 	free(l->rootfs);
 	memset(l, 0, sizeof(*l));
 }

@@ -46,11 +46,6 @@ struct parser {
 	struct req_error *e;
 };
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 /* Length of the longest prefix of s that is strict UTF-8. */
 static size_t utf8_valid_prefix(const unsigned char *s, size_t len)
 {

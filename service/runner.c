@@ -49,11 +49,6 @@ struct run {
 	unsigned long long start_ns, end_ns;
 };
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 /* ---- the work directory ------------------------------------------------------------------ */
 
 int run_setup_workspace(struct sbx_error *err)

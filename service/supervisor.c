@@ -69,11 +69,6 @@ struct sup {
 
 static const char *ctl_tag = "ctl";
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 /* ---- replies ----------------------------------------------------------------------------- */
 
 static void reply_error(int fd, int status, unsigned retry, const char *code, const char *msg)

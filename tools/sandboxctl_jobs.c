@@ -52,11 +52,6 @@ struct svc_opts {
 	bool server_given; /* by --server, not $SANDBOXD_URL: the next-page line must repeat it */
 };
 
-static void cJSON_Deletep(cJSON **p)
-{
-	cJSON_Delete(*p);
-}
-
 static void answer_done(struct answer *a)
 {
 	free(a->body);
