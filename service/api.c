@@ -191,8 +191,11 @@ static void submit(struct http_ctx *ctx, const struct api_request *rq, bool sync
 	_cleanup_(req_free) struct req req = { 0 };
 	struct req_error rerr = { 0 };
 	const struct lang *l;
+	int k = req_parse(rq->body, rq->len, ctx->cfg, &req, &rerr);
 
-	if (req_parse(rq->body, rq->len, ctx->cfg, &req, &rerr) < 0)
+	if (k == -ENOMEM)
+		return api_error(r, 500, "internal_error", NULL, "out of memory");
+	if (k < 0)
 		return api_error(r, 400, rerr.code[0] ? rerr.code : "invalid_request",
 				 rerr.field[0] ? rerr.field : NULL, "%s", rerr.message);
 	if (sync && req.callback_url)

@@ -337,12 +337,13 @@ static bool (*const checks[])(const struct gate *, struct api_response *) = {
 
 static void log_request(const struct gate *g, int status)
 {
-	char m[32], p[256];
+	char m[32], p[256], o[80];
 	double ms = (double)(sbx_now_ns() - g->c->start_ns) / 1e6;
 
+	/* key names may hold spaces, '=' and '"' (config.c): quoted like the rest */
 	log_info("request", "method=%s path=%s status=%d ms=%.1f owner=%s",
 		 log_q(m, sizeof(m), g->method), log_q(p, sizeof(p), g->url), status, ms,
-		 g->c->owner ? g->c->owner : "-");
+		 g->c->owner ? log_q(o, sizeof(o), g->c->owner) : "-");
 }
 
 static bool add_headers(struct MHD_Response *resp, const struct conn *c,

@@ -271,6 +271,7 @@ int main(int argc, char **argv)
 	struct service sv = { .ctl = -1 };
 	struct sbx_error err = { 0 };
 	_cleanup_close_ int sigfd = block_signals();
+	char q[SBX_MSG_MAX + 8];
 	int r;
 
 	log_set_proc("http");
@@ -284,13 +285,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sv.wake = eventfd(0, EFD_CLOEXEC);
-	r = spawn_supervisor(&sv, &err);
+	r = sv.wake < 0 ? sbx_err(&err, errno, "eventfd") : spawn_supervisor(&sv, &err);
 	if (r >= 0)
 		r = wait_ready(&sv, &err);
 	if (r >= 0)
 		r = serve(&sv, &err);
 	if (r < 0) {
-		log_error("start", "msg=\"%s\"", err.msg);
+		log_error("start", "msg=%s", log_q(q, sizeof(q), err.msg));
 		fprintf(stderr, "sandboxd: %s\n", err.msg);
 		return stop(&sv, 1);
 	}

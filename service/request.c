@@ -770,13 +770,6 @@ int req_parse(const char *body, size_t len, const struct cfg *cfg, struct req *r
 	return 0;
 }
 
-static void free_vector(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 void req_free(struct req *r)
 {
 	if (!r)
@@ -789,8 +782,8 @@ void req_free(struct req *r)
 	}
 	free(r->files);
 	free(r->stdin_data);
-	free_vector(r->args);
-	free_vector(r->env);
+	sbx_strv_free(r->args);
+	sbx_strv_free(r->env);
 	free(r->callback_url);
 	memset(r, 0, sizeof(*r));
 }

@@ -189,7 +189,10 @@ static int build_argv(struct run *r, char **tmpl, struct sbx_error *err)
 	argv_clear(r);
 	for (; *tmpl; tmpl++) {
 		if (!strcmp(*tmpl, "{args}")) {
-			for (char **a = r->in.req->args; a && *a && n < ARGV_MAX; a++)
+			/* refused, not cut: never run the program with part of its arguments */
+			if (r->in.req->n_args > ARGV_MAX - n)
+				return sbx_err_msg(err, E2BIG, "more than %d arguments", ARGV_MAX);
+			for (char **a = r->in.req->args; a && *a; a++)
 				r->argv[n++] = *a;
 			continue;
 		}
@@ -365,6 +368,9 @@ bool run_poll(struct run *r, int *ret_timeout_ms)
 		return true;
 	if (!sbx_job_poll(r->job, ret_timeout_ms))
 		return false;
+	/* A copy of the job's fd in a child being set up would keep it in our set, ready for good:
+	 * the next stage's epoll would spin on it. */
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, sbx_job_fd(r->job), NULL);
 	sbx_job_finish(r->job, r->stage == STAGE_COMPILE ? &r->compile : &r->result);
 	r->job = NULL;
 	r->have_compile |= r->stage == STAGE_COMPILE;

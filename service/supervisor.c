@@ -167,8 +167,10 @@ static void end_unrun(struct sup *s, struct sjob *j, const char *status, const c
 	if (j->reply_fd >= 0) {
 		if (!strcmp(status, "cancelled"))
 			reply_from_history(s, TAKE_FD(j->reply_fd), j->id);
-		else
+		else if (s->draining || s->stop)
 			reply_error(TAKE_FD(j->reply_fd), 503, 1, "shutting_down", why);
+		else /* a job that could not be started is our fault, and no reason to retry */
+			reply_error(TAKE_FD(j->reply_fd), 500, 0, "internal_error", why);
 	}
 	for (size_t i = 0; i < j->n_waiters; i++)
 		reply_from_history(s, TAKE_FD(j->waiters[i]), j->id);
@@ -191,6 +193,13 @@ static void complete(struct sup *s, struct sjob *j)
 
 	s->slots[j->slot] = NULL;
 	s->running--;
+	/*
+	 * Closing the run's fd is not enough: a job child cloned meanwhile holds a copy until its
+	 * close_range(), and while any copy lives the entry stays in our set with data.ptr = j,
+	 * freed below (epoll(7), Q&A 6). It stays quiet only while libsandbox happens to unwatch
+	 * every fd before a job ends; do not depend on that.
+	 */
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, run_fd(j->run), NULL);
 	if (run_finish(TAKE_PTR(j->run), &out, &e) < 0) {
 		end_unrun(s, j, "failed", e.msg);
 		sjob_free(j);
@@ -226,12 +235,14 @@ static void start_job(struct sup *s, struct sjob *j, unsigned slot)
 	struct run_input in = { .id = j->id, .req = &j->req, .lang = j->lang, .slot = slot };
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = j };
 	struct sbx_error e = { 0 };
+	char q[SBX_MSG_MAX + 8];
 
 	metrics_job_started(&s->metrics, (double)(sbx_now_ns() - j->accepted_ns) / 1e9);
 	hist_mark_running(s->hist, j->id, hist_now_ms(), NULL);
 	if (run_start(s->ctx, &in, &j->run, &e) < 0 ||
 	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, run_fd(j->run), &ev) < 0) {
-		log_error("job_start", "id=%s error=\"%s\"", j->id, e.msg);
+		/* e.msg can hold a request's file name: quoted by log_q, it cannot forge fields */
+		log_error("job_start", "id=%s error=%s", j->id, log_q(q, sizeof(q), e.msg));
 		if (j->run) {
 			struct run_outcome out;
 
@@ -308,12 +319,13 @@ static int record(struct sup *s, struct sjob *j, const char *request)
 		.created_ms = hist_now_ms(),
 	};
 	struct sbx_error e = { 0 };
+	char q[SBX_MSG_MAX + 8];
 	int r;
 
 	snprintf(hj.id, sizeof(hj.id), "%s", j->id);
 	r = hist_insert(s->hist, &hj, &e);
 	if (r < 0)
-		log_error("history", "op=insert id=%s error=\"%s\"", j->id, e.msg);
+		log_error("history", "op=insert id=%s error=%s", j->id, log_q(q, sizeof(q), e.msg));
 	return r;
 }
 
