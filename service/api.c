@@ -89,7 +89,7 @@ static void call_supervisor(struct http_ctx *ctx, const struct proto_msg *m, int
 	if (k == -EPIPE)
 		return api_error(r, 503, "supervisor_unavailable", NULL,
 				 "the supervisor is not running");
-	if (k == -ETIMEDOUT) {
+	if (k == -ETIMEDOUT || k == -EAGAIN) {
 		api_error(r, 503, "supervisor_busy", NULL, "the supervisor did not answer in time");
 		r->retry_after = 1;
 		return;
@@ -284,11 +284,8 @@ static struct hist *open_history(struct http_ctx *ctx, struct api_response *r)
 static cJSON *list_item(const struct hist_job *j)
 {
 	_cleanup_free_ char *s = hist_job_to_json(j);
-	cJSON *o = s ? cJSON_Parse(s) : NULL;
-
-	cJSON_DeleteItemFromObjectCaseSensitive(o, "stdout");
-	cJSON_DeleteItemFromObjectCaseSensitive(o, "stderr");
-	return o;
+	/* hist_list already left out the request and the output */
+	return s ? cJSON_Parse(s) : NULL;
 }
 
 static cJSON *list_json(const struct hist_job *v, size_t n, int64_t next)
@@ -402,9 +399,40 @@ void api_languages(struct http_ctx *ctx, const struct api_request *rq, struct ap
 	answer_json(r, 200, o);
 }
 
+/* Totals by status over the whole history: counted here, on a reader connection, so a scan of
+ * a large history never holds up the supervisor's loop. */
+static cJSON *totals(struct http_ctx *ctx)
+{
+	_cleanup_(hist_closep) struct hist *h = NULL;
+	cJSON *o = cJSON_CreateObject();
+	char **names = NULL;
+	uint64_t *counts = NULL;
+	size_t n = 0;
+
+	if (o && hist_open(ctx->history_path, false, &h, NULL) >= 0 &&
+	    hist_count_by_status(h, &names, &counts, &n, NULL) >= 0)
+		for (size_t i = 0; i < n; i++)
+			cJSON_AddNumberToObject(o, names[i], (double)counts[i]);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(counts);
+	return o;
+}
+
 void api_queue(struct http_ctx *ctx, const struct api_request *rq, struct api_response *r)
 {
+	_cleanup_(cJSON_Deletep) cJSON *o = NULL;
+	cJSON *t;
+
 	call_simple(ctx, PROTO_QUEUE, NULL, rq->owner, r);
+	if (r->status != 200 || !(o = cJSON_Parse(r->body)) || !(t = totals(ctx)))
+		return;
+	cJSON_AddItemToObject(o, "totals", t);
+	free(r->body);
+	r->body = cJSON_PrintUnformatted(o);
+	if (!r->body)
+		api_error(r, 500, "internal_error", NULL, "out of memory");
 }
 
 void api_metrics(struct http_ctx *ctx, const struct api_request *rq, struct api_response *r)

@@ -559,7 +559,13 @@ void hist_jobs_free(struct hist_job *v, size_t n)
 
 /* Only these fixed fragments are joined; the filter values stay parameters. Each filter has
  * an index led by its column with seq after it, so a filtered page is an index range. */
-#define LIST_HEAD	 SELECT_JOBS " WHERE seq < ?"
+/* A page leaves out what can be large: the request (its files) and the result's stdout and
+ * stderr (up to the output cap each), so a page of 1000 stays small whatever the jobs did. */
+#define LIST_COLS                                                                                  \
+	"id, owner, language, version, status, sync, NULL, "                                       \
+	"CASE WHEN json_valid(result) THEN json_remove(result, '$.stdout', '$.stderr') END, "      \
+	"error, callback_url, callback_state, created_ms, started_ms, finished_ms"
+#define LIST_HEAD	 "SELECT seq, " LIST_COLS " FROM jobs WHERE seq < ?"
 #define LIST_OWNER	 " AND owner = ?"
 #define LIST_LANGUAGE	 " AND language = ?"
 #define LIST_STATUS	 " AND status = ?"

@@ -57,7 +57,8 @@ int hist_finish(struct hist *h, const char *id, const char *status, const char *
 /* -ENOENT when no such job. */
 int hist_get(struct hist *h, const char *id, struct hist_job *ret, struct sbx_error *err);
 int hist_delete(struct hist *h, const char *id, struct sbx_error *err);
-/* Newest first. *ret_next_seq: the cursor for the next page, 0 when this was the last page. */
+/* Newest first, without request and without the result's stdout and stderr (a page stays small
+ * whatever the jobs printed). *ret_next_seq: the cursor for the next page, 0 when this was the last page. */
 int hist_list(struct hist *h, const struct hist_filter *f, struct hist_job **ret, size_t *ret_n,
 	      int64_t *ret_next_seq, struct sbx_error *err);
 void hist_job_free(struct hist_job *j);		   /* the strings inside, not j itself */
@@ -69,7 +70,7 @@ int hist_recover(struct hist *h, const char *reason, struct hist_job **ret_queue
 		 struct sbx_error *err);
 /* Delete finished jobs older than cutoff_ms. Returns how many. */
 int hist_prune(struct hist *h, int64_t cutoff_ms, struct sbx_error *err);
-/* Totals by status since the database was created (for /api/v1/queue totals). */
+/* Totals by status of the jobs history holds (for /api/v1/queue totals). */
 int hist_count_by_status(struct hist *h, char ***ret_status, uint64_t **ret_count, size_t *ret_n,
 			 struct sbx_error *err);
 

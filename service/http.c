@@ -30,6 +30,8 @@
 
 #define LISTEN_BACKLOG 512
 #define CONN_LIMIT     512
+/* One client address cannot hold every connection (headers are read before the key check). */
+#define CONN_PER_IP    64
 #define CONN_TIMEOUT_S 60u
 /* The request line and headers live in MHD's per-connection pool; bodies are ours. */
 #define CONN_MEMORY   (32u * 1024)
@@ -621,6 +623,7 @@ int http_start(struct http_ctx *ctx, struct http_server **ret, struct sbx_error 
 	s->d = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 	if (!s->d)

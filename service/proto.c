@@ -38,7 +38,8 @@ static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, 
 		c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
 		memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
 	}
-	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+	/* Never blocks: a supervisor too busy to drain its socket gets EAGAIN, not a thread. */
+	while (sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		if (errno != EINTR)
 			return -errno;
 	return 0;

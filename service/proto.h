@@ -62,7 +62,8 @@ int proto_reply(int reply_fd, int status, unsigned retry_after, const char *body
 /*
  * HTTP side: send m (+ payload fd, or -1) on the control socket with a fresh reply channel and
  * wait for the answer, at most timeout_ms (-1: until it comes or the supervisor dies).
- * -EPIPE when the supervisor is gone, -ETIMEDOUT on timeout.
+ * -EPIPE when the supervisor is gone, -ETIMEDOUT on timeout, -EAGAIN when the control socket
+ * is full (the supervisor is not keeping up).
  */
 int proto_call(int sock, const struct proto_msg *m, int payload_fd, int timeout_ms,
 	       struct proto_reply *ret, char **ret_body, size_t *ret_len);

@@ -432,24 +432,14 @@ static void on_cancel(struct sup *s, const struct proto_msg *m, int reply_fd)
 static void on_queue(struct sup *s, int reply_fd)
 {
 	_cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
-	cJSON *totals = cJSON_AddObjectToObject(o, "totals");
 	_cleanup_free_ char *json = NULL;
-	char **names = NULL;
-	uint64_t *counts = NULL;
-	size_t n = 0;
 
+	/* totals come from history, counted by the HTTP side (a scan must not stall this loop) */
 	cJSON_AddNumberToObject(o, "queued", s->queued);
 	cJSON_AddNumberToObject(o, "running", s->running);
 	cJSON_AddNumberToObject(o, "slots", s->n_slots);
 	cJSON_AddNumberToObject(o, "queue_max", s->cfg->queue_max);
 	cJSON_AddBoolToObject(o, "draining", s->draining);
-	if (hist_count_by_status(s->hist, &names, &counts, &n, NULL) >= 0)
-		for (size_t i = 0; i < n; i++)
-			cJSON_AddNumberToObject(totals, names[i], (double)counts[i]);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	free(counts);
 	json = cJSON_PrintUnformatted(o);
 	if (!json)
 		return reply_error(reply_fd, 500, 0, "internal", "out of memory");

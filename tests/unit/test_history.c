@@ -244,6 +244,7 @@ TEST(finish_and_callbacks)
 	struct hist_job cb = { .id = "cb-late", .language = "c", .callback_url = "http://x/1" },
 			j = { 0 }, *v = NULL;
 	size_t n = 0;
+	int64_t next = 0;
 	struct sbx_error err = { 0 };
 
 	if (!h)
@@ -287,6 +288,20 @@ TEST(finish_and_callbacks)
 	CHECK_STREQ(j.callback_state, "delivered");
 	CHECK(hist_callback_pending(h, &v, &n, &err) == 0);
 	CHECK(n == 1 && strcmp(v[0].id, "cb-late") == 0);
+	hist_jobs_free(v, n);
+
+	/* a page leaves out the request and the output: it stays small whatever jobs printed */
+	CHECK(hist_finish(h, "cb-unfinished", "ok",
+			  "{\"stdout\":\"big\",\"stderr\":\"err\",\"exit_code\":0}", NULL, T0 + 40,
+			  &err) == 0);
+	CHECK(hist_list(h, &(struct hist_filter){ .limit = 10 }, &v, &n, &next, &err) == 0);
+	CHECK(n == 4);
+	for (size_t i = 0; i < n; i++) {
+		CHECK(v[i].request == NULL);
+		CHECK(!v[i].result || !strstr(v[i].result, "stdout"));
+		if (!strcmp(v[i].id, "cb-unfinished"))
+			CHECK(v[i].result && strstr(v[i].result, "\"exit_code\":0"));
+	}
 	hist_jobs_free(v, n);
 	hist_job_free(&j);
 	hist_close(h);
