@@ -3,19 +3,24 @@
  * main.c - sandboxd: the orchestrator of the service's start, life and stop.
  *
  *   config -> language profiles -> fork the supervisor (before any thread exists) -> wait for
- *   it to be ready -> drop every capability -> callbacks thread -> HTTP threads -> READY=1 -> wait for a signal or the
+ *   it to be ready -> read-only view of the host, no capabilities -> callbacks thread -> HTTP threads -> READY=1 -> wait for a signal or the
  *   supervisor's end -> drain -> exit.
  *
  * Owns: the process layout and the shutdown sequence. Must not: run jobs (the supervisor
  * does) or answer HTTP (http.c does).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/capability.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -153,6 +158,69 @@ static void *bridge_main(void *arg)
 	return NULL;
 }
 
+/* Keep a mount's own nosuid/nodev/noexec/atime flags when making it read-only. */
+static void remount_ro(const char *path)
+{
+	static const struct {
+		unsigned long st, ms;
+	} keep[] = {
+		{ ST_NOSUID, MS_NOSUID },	  { ST_NODEV, MS_NODEV },
+		{ ST_NOEXEC, MS_NOEXEC },	  { ST_NOATIME, MS_NOATIME },
+		{ ST_NODIRATIME, MS_NODIRATIME }, { ST_RELATIME, MS_RELATIME },
+	};
+	unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+	struct statvfs sv;
+
+	if (statvfs(path, &sv) < 0)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(keep); i++)
+		if (sv.f_flag & keep[i].st)
+			flags |= keep[i].ms;
+	mount(NULL, path, NULL, flags, NULL); /* best effort: a stale mount point stays as it is */
+}
+
+/* Every mount point of this namespace, in mountinfo order (parents first), but skip. */
+static int remount_all_ro(const char *skip, struct sbx_error *err)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192], mp[4096];
+
+	if (!f)
+		return sbx_err(err, errno, "open /proc/self/mountinfo");
+	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...". A mount point with octal escapes (\040) is
+	 * not found under its escaped name and keeps its flags. */
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && strcmp(mp, skip))
+			remount_ro(mp);
+	fclose(f);
+	return 0;
+}
+
+/*
+ * The HTTP process keeps uid 0, and uid 0 owns most of the host's files even without
+ * capabilities. In a mount namespace of its own everything is read-only but the state
+ * directory (history; the callback thread records deliveries there): a compromised HTTP
+ * thread finds nothing on the host it could write.
+ */
+static int confine_fs(const char *state_dir, struct sbx_error *err)
+{
+	char dir[PATH_MAX];
+
+	if (!realpath(state_dir, dir))
+		return sbx_err(err, errno, "state directory %s", state_dir);
+	if (unshare(CLONE_NEWNS) < 0)
+		return sbx_err(err, errno, "unshare mount namespace");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return sbx_err(err, errno, "make / private");
+	if (mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return sbx_err(err, errno, "bind %s", dir);
+	if (remount_all_ro(dir, err) < 0)
+		return -err->code;
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+		return sbx_err(err, errno, "read-only /");
+	return 0;
+}
+
 /*
  * The HTTP process parses untrusted input: it keeps no capability but the one to bind a low
  * port, and can never gain one (no_new_privs, empty bounding set). Its files (history, state)
@@ -189,7 +257,9 @@ static int serve(struct service *sv, struct sbx_error *err)
 				      .history_path = sv->history_path,
 				      .ctl_sock = sv->ctl };
 	atomic_store(&sv->http.supervisor_alive, true);
-	r = drop_privileges(err);
+	r = confine_fs(sv->cfg.state_dir, err);
+	if (r >= 0)
+		r = drop_privileges(err);
 	if (r < 0)
 		return r;
 	r = cb_start(&sv->cfg, sv->history_path, &sv->http.callbacks, err);
