@@ -20,7 +20,7 @@ B := build
 # V=1 shows the commands.
 Q := $(if $(V),,@)
 
-DEB_PACKAGES := gcc make pkg-config libc6-dev libseccomp-dev libcap-dev libmnl-dev libcjson-dev \
+DEB_PACKAGES := gcc g++ make pkg-config libc6-dev libseccomp-dev libcap-dev libmnl-dev libcjson-dev \
 	libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev libssl-dev libsqlite3-dev \
 	python3 iproute2 util-linux user-mode-linux docker-registry apache2-utils openssl curl \
 	skopeo jq busybox-static umoci

@@ -16,6 +16,7 @@
  *   max_body_kb             request body cap in KiB, 1..1048576 (4096)
  *   max_files               files[] entries per request, 1..10000 (64)
  *   max_args                args[] and env{} entries per request, 0..100000 (256)
+ *   max_tests               tests[] cases per request, 0..1000 (64)
  *   limits_max              caps on what a request may ask for: {cpu_ms (60000),
  *                           wall_ms (120000), memory_mb (2048), pids (512), output_kb (16384)}
  *   api_keys                ["secret", {"name": "ci", "key": "secret"}]: a bare string is named
@@ -87,6 +88,7 @@ static const struct num_key top_nums[] = {
 	{ "max_body_kb", CFG_OFF(max_body_bytes), NUM_U64, 1, 1 << 20, 1024 },
 	{ "max_files", CFG_OFF(max_files), NUM_UNSIGNED, 1, 10000, 0 },
 	{ "max_args", CFG_OFF(max_args), NUM_UNSIGNED, 0, 100000, 0 },
+	{ "max_tests", CFG_OFF(max_tests), NUM_UNSIGNED, 0, 1000, 0 },
 	{ "history_retention_days", CFG_OFF(history_retention_days), NUM_UNSIGNED, 0, 36500, 0 },
 	{ "shutdown_grace_ms", CFG_OFF(shutdown_grace_ms), NUM_UNSIGNED, 0, 3600000, 0 },
 };
@@ -647,6 +649,7 @@ static int set_defaults(struct cfg *c, struct sbx_error *err)
 		.max_body_bytes = 4 << 20,
 		.max_files = 64,
 		.max_args = 256,
+		.max_tests = 64,
 		.caps = { .cpu_ms = 60000,
 			  .wall_ms = 120000,
 			  .memory_mb = 2048,

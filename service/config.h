@@ -36,6 +36,7 @@ struct cfg {
 	uint64_t max_body_bytes; /* request body cap; larger -> 413 */
 	unsigned max_files;	 /* files[] entries per request */
 	unsigned max_args;	 /* args[] and env{} entries per request */
+	unsigned max_tests;	 /* tests[] entries per request */
 	struct cfg_limits caps;	 /* per-request limit caps */
 	struct cfg_key *keys;	 /* API keys; n_keys == 0: no authentication */
 	size_t n_keys;

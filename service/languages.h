@@ -18,8 +18,10 @@
  *   env        {NAME: value}: added to the security profile's environment
  *   limits     {cpu_ms, wall_ms, memory_mb, pids, output_kb}: this language's defaults
  *   compile_limits  the same, for the compile stage
- * In argv strings: "{source}" is the entry file's name, "{args}" (a whole element) expands to
- * the request's args; nothing else is substituted.
+ * In argv strings: "{source}" is the entry file's name and "{stem}" that name without its
+ * directory and extension (Java's class name); whole elements "{args}" expand to the request's
+ * args and "{sources}" to every request file with the entry's extension, the entry first.
+ * Nothing else is substituted.
  */
 #ifndef SVC_LANGUAGES_H
 #define SVC_LANGUAGES_H

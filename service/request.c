@@ -639,6 +639,66 @@ static int parse_callback_url(struct parser *p, const char *key, const cJSON *v)
 
 static const struct {
 	const char *key;
+} test_keys[] = { { "stdin" }, { "input" }, { "expected_output" } };
+
+enum { TEST_STDIN, TEST_INPUT, TEST_EXPECTED };
+
+static int parse_test(struct parser *p, const cJSON *v, size_t i)
+{
+	const cJSON *found[ELEMENTSOF(test_keys)] = { NULL };
+	struct req_test *t = &p->r->tests[i];
+	char at[32], field[REQ_FIELD_MAX];
+	const cJSON *in;
+	int r;
+
+	snprintf(at, sizeof(at), "tests[%zu]", i);
+	if (!cJSON_IsObject(v))
+		return fail(p->e, "invalid_type", at, "must be an object");
+	r = collect_keys(p->e, v, at, test_keys, sizeof(test_keys[0]), ELEMENTSOF(test_keys),
+			 found);
+	if (r < 0)
+		return r;
+	if (is_given(found[TEST_STDIN]) && is_given(found[TEST_INPUT]))
+		return fail(p->e, "invalid_value", at, "has both stdin and input: give one");
+	in = is_given(found[TEST_STDIN]) ? found[TEST_STDIN] : found[TEST_INPUT];
+	snprintf(field, sizeof(field), "%s.%s", at, in == found[TEST_INPUT] ? "input" : "stdin");
+	if (is_given(in) && (r = dup_string(p->e, in, field, 0, &t->stdin_data, &t->stdin_len)) < 0)
+		return r;
+	snprintf(field, sizeof(field), "%s.expected_output", at);
+	if (!is_given(found[TEST_EXPECTED]))
+		return fail(p->e, "missing_field", field, "is required");
+	return dup_string(p->e, found[TEST_EXPECTED], field, 0, &t->expected, &t->expected_len);
+}
+
+static int parse_tests(struct parser *p, const char *key, const cJSON *v)
+{
+	size_t n, i = 0;
+	const cJSON *t;
+
+	if (!cJSON_IsArray(v))
+		return fail(p->e, "invalid_type", key, "must be an array");
+	n = (size_t)cJSON_GetArraySize(v);
+	if (n == 0)
+		return fail(p->e, "invalid_value", key, "must not be empty");
+	if (n > p->cfg->max_tests)
+		return fail(p->e, "too_large", key, "has %zu entries, the maximum is %u", n,
+			    p->cfg->max_tests);
+	p->r->tests = calloc(n, sizeof(*p->r->tests));
+	if (!p->r->tests)
+		return oom(p->e, key);
+	p->r->n_tests = n;
+	cJSON_ArrayForEach(t, v)
+	{
+		int r = parse_test(p, t, i++);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static const struct {
+	const char *key;
 	int (*parse)(struct parser *p, const char *key, const cJSON *v);
 } top_keys[] = {
 	{ "language", parse_language }, { "version", parse_version },
@@ -646,9 +706,11 @@ static const struct {
 	{ "stdin", parse_stdin },	{ "input", parse_stdin },
 	{ "args", parse_args },		{ "env", parse_env },
 	{ "limits", parse_limits },	{ "callback_url", parse_callback_url },
+	{ "tests", parse_tests },
 };
 
 enum { TOP_LANGUAGE, TOP_VERSION, TOP_CODE, TOP_FILES, TOP_STDIN, TOP_INPUT };
+#define TOP_TESTS (ELEMENTSOF(top_keys) - 1)
 
 /* Refusals that depend on which keys are there, before any value is looked at. */
 static int check_presence(struct parser *p, const cJSON **found)
@@ -662,6 +724,10 @@ static int check_presence(struct parser *p, const cJSON **found)
 	if (is_given(found[TOP_STDIN]) && is_given(found[TOP_INPUT]))
 		return fail(p->e, "invalid_value", "input",
 			    "is another name for stdin: give one of them");
+	if (is_given(found[TOP_TESTS]) &&
+	    (is_given(found[TOP_STDIN]) || is_given(found[TOP_INPUT])))
+		return fail(p->e, "invalid_value", "tests",
+			    "each test case has its own stdin: no top-level stdin with tests");
 	return 0;
 }
 
@@ -785,6 +851,11 @@ void req_free(struct req *r)
 	sbx_strv_free(r->args);
 	sbx_strv_free(r->env);
 	free(r->callback_url);
+	for (size_t i = 0; r->tests && i < r->n_tests; i++) {
+		free(r->tests[i].stdin_data);
+		free(r->tests[i].expected);
+	}
+	free(r->tests);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -864,6 +935,23 @@ static bool add_optional_string(cJSON *o, const char *key, const char *value)
 	return !value || cJSON_AddStringToObject(o, key, value);
 }
 
+static bool add_tests(cJSON *o, const struct req *r)
+{
+	cJSON *a = r->n_tests ? cJSON_AddArrayToObject(o, "tests") : NULL;
+
+	for (size_t i = 0; a && i < r->n_tests; i++) {
+		cJSON *t = cJSON_CreateObject();
+
+		if (!t)
+			return false;
+		cJSON_AddItemToArray(a, t);
+		if (!add_optional_string(t, "stdin", r->tests[i].stdin_data) ||
+		    !cJSON_AddStringToObject(t, "expected_output", r->tests[i].expected))
+			return false;
+	}
+	return !r->n_tests || a;
+}
+
 char *req_to_json(const struct req *r)
 {
 	_cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
@@ -871,7 +959,8 @@ char *req_to_json(const struct req *r)
 	if (!o || !cJSON_AddStringToObject(o, "language", r->language ? r->language : "") ||
 	    !add_optional_string(o, "version", r->version) || !add_files(o, r) ||
 	    !add_optional_string(o, "stdin", r->stdin_data) || !add_args_env(o, r) ||
-	    !add_limits(o, &r->limits) || !add_optional_string(o, "callback_url", r->callback_url))
+	    !add_limits(o, &r->limits) ||
+	    !add_optional_string(o, "callback_url", r->callback_url) || !add_tests(o, r))
 		return NULL;
 	return cJSON_PrintUnformatted(o);
 }

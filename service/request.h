@@ -15,6 +15,9 @@
  *   env        {NAME: string}
  *   limits     {cpu_ms, wall_ms, memory_mb, pids, output_kb}: positive integers, each <= its cap
  *   callback_url  string, http:// or https:// (jobs only)
+ *   tests      [{stdin (or input), expected_output}]: compile once, run once per case, compare
+ *              stdout (trailing whitespace at line ends and at the end ignored); at most
+ *              cfg->max_tests; not together with a top-level stdin
  */
 #ifndef SVC_REQUEST_H
 #define SVC_REQUEST_H
@@ -40,6 +43,13 @@ struct req_file {
 	size_t len;
 };
 
+struct req_test {
+	char *stdin_data; /* NULL: none */
+	size_t stdin_len;
+	char *expected;
+	size_t expected_len;
+};
+
 struct req_limits {
 	uint64_t cpu_ms, wall_ms, memory_mb, pids, output_kb; /* 0 = the language's default */
 };
@@ -58,6 +68,8 @@ struct req {
 	size_t n_env;
 	struct req_limits limits;
 	char *callback_url; /* NULL when not given */
+	struct req_test *tests;
+	size_t n_tests; /* 0: no test cases, one run with stdin */
 };
 
 /*

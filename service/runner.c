@@ -42,10 +42,13 @@ struct run {
 	struct sbx_spec spec;
 	const char *argv[ARGV_MAX + 1];
 	char *argv_buf[ARGV_MAX]; /* the substituted strings argv points to */
+	size_t n_buf;
 	const char *envp[ENV_MAX + 1];
 	bool cancelled;
 	bool have_compile;
 	struct sbx_result compile, result;
+	struct sbx_result *cases; /* tests: one result per case run so far */
+	size_t n_cases;
 	unsigned long long start_ns, end_ns;
 };
 
@@ -153,33 +156,81 @@ static int work_fill(struct run *r, struct sbx_error *err)
 
 /* ---- a stage's spec ---------------------------------------------------------------------- */
 
-/* "{source}" anywhere in an argument becomes the entry file's name. */
+/* The entry file's name without its directory and extension: Java's class name. */
+static size_t stem_of(const char *name, const char **ret)
+{
+	const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+	const char *dot = strrchr(base, '.');
+
+	*ret = base;
+	return dot && dot != base ? (size_t)(dot - base) : strlen(base);
+}
+
+/* Keep s for argv; freed with the stage. */
+static const char *keep(struct run *r, char *s)
+{
+	r->argv_buf[r->n_buf++] = s;
+	return s;
+}
+
+/* "{source}" (the entry file's name) and "{stem}" (its name without extension) anywhere in an
+ * argument; nothing else is substituted. */
 static int substitute(struct run *r, const char *tmpl, const char **ret)
 {
-	const char *at = strstr(tmpl, "{source}");
-	char *s;
+	const char *src = entry_name(r), *stem, *p;
+	size_t stem_len = stem_of(src, &stem);
+	FILE *f;
+	char *s = NULL;
+	size_t len;
 
-	if (!at) {
+	if (!strstr(tmpl, "{source}") && !strstr(tmpl, "{stem}")) {
 		*ret = tmpl;
 		return 0;
 	}
-	if (asprintf(&s, "%.*s%s%s", (int)(at - tmpl), tmpl, entry_name(r), at + 8) < 0)
+	f = open_memstream(&s, &len);
+	if (!f)
 		return -ENOMEM;
-	for (size_t i = 0; i < ARGV_MAX; i++)
-		if (!r->argv_buf[i]) {
-			r->argv_buf[i] = s;
-			break;
+	for (p = tmpl; *p;) {
+		if (!strncmp(p, "{source}", 8)) {
+			fputs(src, f);
+			p += 8;
+		} else if (!strncmp(p, "{stem}", 6)) {
+			fwrite(stem, 1, stem_len, f);
+			p += 6;
+		} else {
+			fputc(*p++, f);
 		}
-	*ret = s;
+	}
+	if (fclose(f) != 0 || !s)
+		return -ENOMEM;
+	*ret = keep(r, s);
+	return 0;
+}
+
+/* "{sources}": every file of the request with the entry's extension, the entry first. */
+static int add_sources(struct run *r, size_t *n, struct sbx_error *err)
+{
+	const char *entry = entry_name(r), *ext = strrchr(entry, '.');
+	const struct req *q = r->in.req;
+
+	for (size_t i = 0; i < q->n_files; i++) {
+		const char *name = q->files[i].name ? q->files[i].name : entry;
+		size_t len = strlen(name);
+
+		if (i > 0 && (!ext || len <= strlen(ext) || strcmp(name + len - strlen(ext), ext)))
+			continue;
+		if (*n == ARGV_MAX)
+			return sbx_err_msg(err, E2BIG, "more than %d arguments", ARGV_MAX);
+		r->argv[(*n)++] = name;
+	}
 	return 0;
 }
 
 static void argv_clear(struct run *r)
 {
-	for (size_t i = 0; i < ARGV_MAX; i++) {
+	for (size_t i = 0; i < r->n_buf; i++)
 		free(r->argv_buf[i]);
-		r->argv_buf[i] = NULL;
-	}
+	r->n_buf = 0;
 }
 
 static int build_argv(struct run *r, char **tmpl, struct sbx_error *err)
@@ -194,6 +245,11 @@ static int build_argv(struct run *r, char **tmpl, struct sbx_error *err)
 				return sbx_err_msg(err, E2BIG, "more than %d arguments", ARGV_MAX);
 			for (char **a = r->in.req->args; a && *a; a++)
 				r->argv[n++] = *a;
+			continue;
+		}
+		if (!strcmp(*tmpl, "{sources}")) {
+			if (add_sources(r, &n, err) < 0)
+				return -err->code;
 			continue;
 		}
 		if (n == ARGV_MAX)
@@ -274,7 +330,11 @@ static int stage_start(struct run *r, enum stage st, struct sbx_error *err)
 		.n_binds = 1,
 		.slot = r->in.slot,
 	};
-	if (st == STAGE_RUN) {
+	if (st == STAGE_RUN && r->in.req->n_tests) {
+		r->spec.stdin_data = r->in.req->tests[r->n_cases].stdin_data;
+		r->spec.stdin_len = r->in.req->tests[r->n_cases].stdin_len;
+		build_limits(&r->in.req->limits, &l->limits, &r->spec.limits);
+	} else if (st == STAGE_RUN) {
 		r->spec.stdin_data = r->in.req->stdin_data;
 		r->spec.stdin_len = r->in.req->stdin_len;
 		build_limits(&r->in.req->limits, &l->limits, &r->spec.limits);
@@ -306,6 +366,9 @@ static void run_free(struct run *r)
 	argv_clear(r);
 	sbx_result_free(&r->compile);
 	sbx_result_free(&r->result);
+	for (size_t i = 0; i < r->n_cases; i++)
+		sbx_result_free(&r->cases[i]);
+	free(r->cases);
 	free(r);
 }
 
@@ -334,6 +397,8 @@ int run_start(struct sbx_context *ctx, const struct run_input *in, struct run **
 	if (k < 0)
 		return k;
 	r->bind = (struct sbx_bind){ .src = r->work, .dst = RUN_BOX, .writable = true };
+	if (in->req->n_tests && !(r->cases = calloc(in->req->n_tests, sizeof(*r->cases))))
+		return sbx_err(err, ENOMEM, "test cases");
 	build_env(r);
 	k = stage_start(r, in->lang->compile ? STAGE_COMPILE : STAGE_RUN, err);
 	if (k < 0)
@@ -347,12 +412,25 @@ int run_fd(const struct run *r)
 	return r->epfd;
 }
 
-/* The compile stage ended: go on to the run stage only when it succeeded. */
+/* A test case's run ended: keep its result; the next case runs unless the sandbox failed. */
+static bool case_done(struct run *r)
+{
+	r->cases[r->n_cases++] = r->result;
+	r->result = (struct sbx_result){ 0 };
+	return r->n_cases < r->in.req->n_tests &&
+	       r->cases[r->n_cases - 1].status != SBX_STATUS_INTERNAL_ERROR;
+}
+
+/* A stage ended: after a successful compile the run; after a test case's run the next case. */
 static bool next_stage(struct run *r)
 {
 	struct sbx_error e = { 0 };
 
-	if (r->stage == STAGE_RUN || r->cancelled || r->compile.status != SBX_STATUS_OK)
+	if (r->cancelled)
+		return false;
+	if (r->stage == STAGE_RUN && (!r->in.req->n_tests || !case_done(r)))
+		return false;
+	if (r->stage == STAGE_COMPILE && r->compile.status != SBX_STATUS_OK)
 		return false;
 	if (stage_start(r, STAGE_RUN, &e) >= 0)
 		return true;
@@ -399,6 +477,66 @@ static cJSON *result_object(const struct sbx_result *res)
 	return cJSON_Parse(s);
 }
 
+/* Judges' comparison: trailing whitespace at line ends and at the end does not count. */
+static char *normalize(const char *s, size_t len, size_t *ret_len)
+{
+	char *out = malloc(len + 1);
+	size_t o = 0, line = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && s[i] != '\n') {
+			out[o++] = s[i];
+			continue;
+		}
+		while (o > line && strchr(" \t\r\v\f", out[o - 1]))
+			o--;
+		if (i < len)
+			out[o++] = '\n';
+		line = o;
+	}
+	while (o > 0 && out[o - 1] == '\n')
+		o--;
+	*ret_len = o;
+	return out;
+}
+
+static bool output_matches(const struct sbx_output *got, const struct req_test *t)
+{
+	size_t a_len = 0, b_len = 0;
+	_cleanup_free_ char *a = normalize(got->data ? got->data : "", got->len, &a_len);
+	_cleanup_free_ char *b = normalize(t->expected, t->expected_len, &b_len);
+
+	return a && b && !got->truncated && a_len == b_len && !memcmp(a, b, a_len);
+}
+
+/* A test case: wrong_answer when the program ended well but printed something else. */
+static const char *case_status(const struct run *r, size_t i)
+{
+	const struct sbx_result *c = &r->cases[i];
+
+	if (c->status != SBX_STATUS_OK)
+		return sbx_status_name(c->status);
+	return output_matches(&c->out, &r->in.req->tests[i]) ? "ok" : "wrong_answer";
+}
+
+/* With test cases: the first case that did not pass speaks for the job, else the last one. */
+static const char *tests_status(const struct run *r, const struct sbx_result **ret_top)
+{
+	for (size_t i = 0; i < r->n_cases; i++)
+		if (strcmp(case_status(r, i), "ok")) {
+			*ret_top = &r->cases[i];
+			return case_status(r, i);
+		}
+	if (r->n_cases < r->in.req->n_tests || !r->n_cases) {
+		*ret_top = &r->result; /* the next case could not start */
+		return sbx_status_name(r->result.status);
+	}
+	*ret_top = &r->cases[r->n_cases - 1];
+	return "ok";
+}
+
 /* The answer's status: the run's, unless the compile stage failed or the caller cancelled. */
 static const char *answer_status(const struct run *r, const struct sbx_result **ret_top)
 {
@@ -409,7 +547,35 @@ static const char *answer_status(const struct run *r, const struct sbx_result **
 		return "cancelled";
 	if (compile_failed && r->compile.status != SBX_STATUS_INTERNAL_ERROR)
 		return "compile_error";
+	if (!compile_failed && r->in.req->n_tests)
+		return tests_status(r, ret_top);
 	return sbx_status_name((*ret_top)->status);
+}
+
+/* "tests": each case's result with its verdict, and "summary": how many passed. */
+static bool add_tests(const struct run *r, cJSON *o)
+{
+	cJSON *a, *sum;
+	size_t passed = 0;
+
+	if (!r->in.req->n_tests)
+		return true;
+	a = cJSON_AddArrayToObject(o, "tests");
+	for (size_t i = 0; a && i < r->n_cases; i++) {
+		cJSON *c = result_object(&r->cases[i]);
+		const char *st = case_status(r, i);
+
+		if (!c)
+			return false;
+		cJSON_AddItemToArray(a, c);
+		cJSON_ReplaceItemInObjectCaseSensitive(c, "status", cJSON_CreateString(st));
+		passed += !strcmp(st, "ok");
+	}
+	sum = a ? cJSON_AddObjectToObject(o, "summary") : NULL;
+	return sum && cJSON_AddNumberToObject(sum, "total", (double)r->in.req->n_tests) &&
+	       cJSON_AddNumberToObject(sum, "run", (double)r->n_cases) &&
+	       cJSON_AddNumberToObject(sum, "passed", (double)passed) &&
+	       cJSON_AddNumberToObject(sum, "failed", (double)(r->in.req->n_tests - passed));
 }
 
 static cJSON *answer(const struct run *r, struct run_outcome *out)
@@ -434,6 +600,8 @@ static cJSON *answer(const struct run *r, struct run_outcome *out)
 			cJSON_Delete(compile);
 		return NULL;
 	}
+	if (!add_tests(r, o))
+		return NULL;
 	return TAKE_PTR(o);
 }
 
@@ -458,6 +626,8 @@ int run_finish(struct run *r, struct run_outcome *ret, struct sbx_error *err)
 	if (!o || !(ret->json = cJSON_PrintUnformatted(o)))
 		return sbx_err(err, ENOMEM, "answer");
 	ret->program_s = (r->have_compile ? wall_s(&r->compile) : 0) + wall_s(&r->result);
+	for (size_t i = 0; i < r->n_cases; i++)
+		ret->program_s += wall_s(&r->cases[i]);
 	ret->total_s = (double)(r->end_ns - r->start_ns) / 1e9;
 	return 0;
 }
