@@ -279,7 +279,9 @@ static int check_spec(const struct sbx_spec *spec, const struct sbx_profile *pro
 	if (spec->slot >= prof->slots)
 		return sbx_err_msg(err, EINVAL, "slot %u: the profile has %u slots", spec->slot,
 				   prof->slots);
-	if (spec->cwd && (!mount_path_is_clean(spec->cwd) || mount_path_is_reserved(spec->cwd)))
+	/* "/" is a fine working directory (images say so), though never a bind target. */
+	if (spec->cwd && strcmp(spec->cwd, "/") &&
+	    (!mount_path_is_clean(spec->cwd) || mount_path_is_reserved(spec->cwd)))
 		return sbx_err_msg(err, EINVAL,
 				   "cwd %s: must be a clean absolute path outside /proc and /dev",
 				   spec->cwd);

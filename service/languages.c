@@ -161,8 +161,8 @@ static int get_limits(const cJSON *root, const char *key, struct req_limits *ret
 }
 
 static const char *const known_keys[] = {
-	"name", "aliases",	   "version", "image",	"source",	  "compile", "run",
-	"host", "version_command", "env",     "limits", "compile_limits", "comment",
+	"name", "aliases",	   "version", "image",	"source",	  "compile",   "run",
+	"host", "version_command", "env",     "limits", "compile_limits", "self_test", "comment",
 };
 
 static int check_keys(const cJSON *root, struct sbx_error *err)
@@ -203,6 +203,30 @@ static int check_aliases(const struct lang *l, struct sbx_error *err)
 	return 0;
 }
 
+/*
+ * "self_test": {"code", "stdin", "args", "expected_output"}: a program that uses stdin and args
+ * and prints OK, run by the tests against every language that has a rootfs. The service only
+ * checks its shape.
+ */
+static int check_self_test(const cJSON *root, struct sbx_error *err)
+{
+	static const char *const strings[] = { "code", "stdin", "expected_output" };
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "self_test"), *args;
+
+	if (!t)
+		return 0;
+	if (!cJSON_IsObject(t))
+		return sbx_err_msg(err, EINVAL, "\"self_test\" must be an object");
+	for (size_t i = 0; i < ELEMENTSOF(strings); i++)
+		if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, strings[i])))
+			return sbx_err_msg(err, EINVAL, "\"self_test.%s\" must be a string",
+					   strings[i]);
+	args = cJSON_GetObjectItemCaseSensitive(t, "args");
+	if (!cJSON_IsArray(args))
+		return sbx_err_msg(err, EINVAL, "\"self_test.args\" must be an array");
+	return 0;
+}
+
 static int parse_lang(const cJSON *root, struct lang *l, struct sbx_error *err)
 {
 	int r = cJSON_IsObject(root) ? check_keys(root, err)
@@ -238,6 +262,8 @@ static int parse_lang(const cJSON *root, struct lang *l, struct sbx_error *err)
 		r = get_limits(root, "limits", &l->limits, err);
 	if (r >= 0)
 		r = get_limits(root, "compile_limits", &l->compile_limits, err);
+	if (r >= 0)
+		r = check_self_test(root, err);
 	return r;
 }
 

@@ -18,6 +18,8 @@
  *   env        {NAME: value}: added to the security profile's environment
  *   limits     {cpu_ms, wall_ms, memory_mb, pids, output_kb}: this language's defaults
  *   compile_limits  the same, for the compile stage
+ *   self_test  {code, stdin, args, expected_output}: a program using stdin and args that prints
+ *              OK; the tests run it on every language that has a rootfs
  * In argv strings: "{source}" is the entry file's name and "{stem}" that name without its
  * directory and extension (Java's class name); whole elements "{args}" expand to the request's
  * args and "{sources}" to every request file with the entry's extension, the entry first.

@@ -187,7 +187,7 @@ def t45():
     check(cwd_ok(obs), "cwd outside the jail root", obs)
     # CVE-2024-21626: a requested cwd naming an fd or another process's cwd.
     for cwd in ("/proc/self/fd/3", "/proc/self/fd/7", "/proc/1/cwd", "/proc/self/root/../..",
-                "../../..", "/dev/fd/3", "/dev/fd/4", "/dev/stdin"):
+                "../../..", "/dev/fd/3", "/dev/fd/4", "/dev/stdin", "/"):
         check_cwd_attack(cwd)
     # ... and naming a host directory fd that sandboxctl's caller leaked to it.
     host_dir = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
