@@ -23,7 +23,7 @@ Q := $(if $(V),,@)
 DEB_PACKAGES := gcc g++ make pkg-config libc6-dev libseccomp-dev libcap-dev libmnl-dev libcjson-dev \
 	libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev libssl-dev libsqlite3-dev \
 	python3 iproute2 util-linux user-mode-linux docker-registry apache2-utils openssl curl \
-	skopeo jq busybox-static umoci
+	skopeo jq busybox-static umoci mmdebstrap debian-archive-keyring
 
 PKGS := libseccomp libcap libmnl libcjson libcurl libarchive libcrypto libmicrohttpd sqlite3
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
