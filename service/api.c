@@ -140,7 +140,7 @@ static const struct lang *check_language(struct http_ctx *ctx, const struct req 
 			  names[0] ? names : "none");
 		return NULL;
 	}
-	if (l->where == LANG_ROOTFS_NONE) {
+	if (!lang_is_servable(l)) {
 		api_error(r, 503, "language_unavailable", "language",
 			  "%s is configured but has no image and no host fallback", l->name);
 		return NULL;
@@ -376,16 +376,20 @@ static cJSON *strings_json(char *const *v)
 	return a;
 }
 
-static cJSON *lang_json(const struct lang *l)
+/* The supervisor pulls images on first use; this process's copy of the set does not learn of
+ * it, so a language still waiting for its pull is looked up in the store. */
+static cJSON *lang_json(const struct lang *l, const char *state_dir)
 {
+	bool pulled = l->where == LANG_ROOTFS_PULL && lang_image_present(l, state_dir);
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "name", l->name);
 	cJSON_AddStringToObject(o, "version", l->version ? l->version : "");
 	cJSON_AddItemToObject(o, "aliases", strings_json(l->aliases));
 	cJSON_AddStringToObject(o, "image", l->image ? l->image : "");
-	cJSON_AddStringToObject(o, "rootfs", lang_rootfs_name(l->where));
-	cJSON_AddBoolToObject(o, "ready", l->where != LANG_ROOTFS_NONE);
+	cJSON_AddStringToObject(o, "rootfs",
+				lang_rootfs_name(pulled ? LANG_ROOTFS_IMAGE : l->where));
+	cJSON_AddBoolToObject(o, "ready", pulled || lang_is_ready(l));
 	return o;
 }
 
@@ -395,7 +399,7 @@ void api_languages(struct http_ctx *ctx, const struct api_request *rq, struct ap
 	cJSON *a = cJSON_AddArrayToObject(o, "languages");
 
 	for (size_t i = 0; a && i < ctx->langs->n; i++)
-		cJSON_AddItemToArray(a, lang_json(&ctx->langs->v[i]));
+		cJSON_AddItemToArray(a, lang_json(&ctx->langs->v[i], ctx->cfg->state_dir));
 	answer_json(r, 200, o);
 }
 
@@ -466,7 +470,7 @@ void api_readyz(struct http_ctx *ctx, const struct api_request *rq, struct api_r
 	size_t ready = 0;
 
 	for (size_t i = 0; i < ctx->langs->n; i++)
-		ready += ctx->langs->v[i].where != LANG_ROOTFS_NONE;
+		ready += lang_is_servable(&ctx->langs->v[i]);
 	if (!atomic_load(&ctx->supervisor_alive))
 		reason = "the supervisor is not running";
 	else if (atomic_load(&ctx->draining))

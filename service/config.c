@@ -27,6 +27,8 @@
  *   shutdown_grace_ms       0..3600000 (15000)
  *   callback                {retries 0..100 (5), timeout_ms 100..600000 (10000)}
  *   host_fallback           bool: true without a config file, false with one unless set here
+ *   pull_on_demand          bool (true): a language whose image is absent (and that has no
+ *                           host fallback) gets its image pulled by its first job
  *   allow_public            bool (false): listen beyond loopback without api_keys
  *   registry_mirrors, auth_file, ca_file   the image puller's; ignored here
  *   comment                 ignored
@@ -441,6 +443,7 @@ static const struct file_key file_keys[] = {
 	{ "rate_limit", key_rate, 0 },
 	{ "callback", key_callback, 0 },
 	{ "host_fallback", key_bool, CFG_OFF(host_fallback) },
+	{ "pull_on_demand", key_bool, CFG_OFF(pull_on_demand) },
 	{ "allow_public", key_bool, CFG_OFF(allow_public) },
 	/* the image puller reads these from the same file */
 	{ "registry_mirrors", key_ignore, 0 },
@@ -522,7 +525,9 @@ static int load_file(struct cfg *c, const char *path, bool explicit, struct sbx_
 	if (r < 0)
 		return sbx_err_prefix(err, r, "config %s", path);
 	c->from_file = true;
-	return 0;
+	free(c->config_path);
+	c->config_path = realpath(path, NULL);
+	return c->config_path ? 0 : sbx_err(err, errno, "config %s", path);
 }
 
 struct flag;
@@ -662,6 +667,7 @@ static int set_defaults(struct cfg *c, struct sbx_error *err)
 		.callback_retries = 5,
 		.callback_timeout_ms = 10000,
 		.host_fallback = true, /* no file: a developer's machine, run what is installed */
+		.pull_on_demand = true,
 	};
 
 	*c = defaults;
@@ -731,6 +737,7 @@ void cfg_free(struct cfg *c)
 	free(c->state_dir);
 	free(c->profile_dir);
 	free(c->cgroup_parent);
+	free(c->config_path);
 	for (size_t i = 0; c->keys && i < c->n_keys; i++) {
 		free(c->keys[i].name);
 		/* secrets do not linger in freed memory */

@@ -46,8 +46,10 @@ struct cfg {
 	unsigned shutdown_grace_ms;	 /* on SIGTERM, how long running jobs may go on */
 	unsigned callback_retries;	 /* attempts after the first one */
 	unsigned callback_timeout_ms;
-	bool host_fallback; /* a language whose image is absent runs on the host rootfs */
-	bool from_file;	    /* a config file was read */
+	bool host_fallback;  /* a language whose image is absent runs on the host rootfs */
+	bool pull_on_demand; /* else its image is pulled by its first job */
+	char *config_path;   /* the file read (absolute), or NULL: the puller reads it too */
+	bool from_file;	     /* a config file was read */
 };
 
 /*

@@ -462,7 +462,7 @@ static void host_version(struct lang *l)
 	close(pipefd[0]);
 }
 
-static void place(struct lang *l, struct img_store *store, bool host_fallback)
+static void place(struct lang *l, struct img_store *store, bool host_fallback, bool pull)
 {
 	struct img_info info = { 0 };
 
@@ -477,11 +477,13 @@ static void place(struct lang *l, struct img_store *store, bool host_fallback)
 		l->rootfs = strdup("host");
 		l->where = l->rootfs ? LANG_ROOTFS_HOST : LANG_ROOTFS_NONE;
 		host_version(l);
+	} else if (pull) {
+		l->where = LANG_ROOTFS_PULL;
 	}
 }
 
 int lang_resolve_rootfs(struct lang_set *s, const char *state_dir, bool host_fallback,
-			struct sbx_error *err)
+			bool pull_on_demand, struct sbx_error *err)
 {
 	struct img_store *store = NULL;
 
@@ -489,7 +491,7 @@ int lang_resolve_rootfs(struct lang_set *s, const char *state_dir, bool host_fal
 	if (access(state_dir, F_OK) == 0 && img_store_open(state_dir, &store, err) < 0)
 		return sbx_err_prefix(err, -err->code, "image store");
 	for (size_t i = 0; i < s->n; i++)
-		place(&s->v[i], store, host_fallback);
+		place(&s->v[i], store, host_fallback, pull_on_demand);
 	img_store_close(store);
 	return 0;
 }
@@ -500,9 +502,40 @@ const char *lang_rootfs_name(enum lang_rootfs w)
 		[LANG_ROOTFS_NONE] = "unavailable",
 		[LANG_ROOTFS_IMAGE] = "image",
 		[LANG_ROOTFS_HOST] = "host",
+		[LANG_ROOTFS_PULL] = "pull",
 	};
 
 	return names[w];
+}
+
+bool lang_is_ready(const struct lang *l)
+{
+	return l->where == LANG_ROOTFS_IMAGE || l->where == LANG_ROOTFS_HOST;
+}
+
+bool lang_is_servable(const struct lang *l)
+{
+	return lang_is_ready(l) || l->where == LANG_ROOTFS_PULL;
+}
+
+int lang_use_image(struct lang *l, const char *state_dir, struct sbx_error *err)
+{
+	struct img_store *store = NULL;
+	struct img_info info = { 0 };
+	int r = img_store_open(state_dir, &store, err);
+
+	if (r >= 0)
+		r = img_store_lookup(store, l->image, &info, err);
+	img_store_close(store);
+	if (r < 0)
+		return r;
+	free(l->rootfs);
+	l->rootfs = strdup(info.rootfs);
+	img_info_done(&info);
+	if (!l->rootfs)
+		return sbx_err(err, ENOMEM, "rootfs");
+	l->where = LANG_ROOTFS_IMAGE;
+	return 0;
 }
 
 bool lang_version_matches(const struct lang *l, const char *want)
@@ -511,4 +544,16 @@ bool lang_version_matches(const struct lang *l, const char *want)
 
 	return l->version && !strncmp(l->version, want, n) &&
 	       (l->version[n] == '\0' || l->version[n] == '.');
+}
+
+bool lang_image_present(const struct lang *l, const char *state_dir)
+{
+	struct img_store *store = NULL;
+	struct img_info info = { 0 };
+	bool found = img_store_open(state_dir, &store, NULL) >= 0 &&
+		     img_store_lookup(store, l->image, &info, NULL) >= 0;
+
+	img_info_done(&info);
+	img_store_close(store);
+	return found;
 }

@@ -37,6 +37,7 @@ enum lang_rootfs {
 	LANG_ROOTFS_NONE,  /* unavailable: no image, no host fallback */
 	LANG_ROOTFS_IMAGE, /* the image is in the store */
 	LANG_ROOTFS_HOST,  /* host fallback */
+	LANG_ROOTFS_PULL,  /* the image is absent: the first job pulls it */
 };
 
 struct lang {
@@ -71,12 +72,20 @@ const struct lang *lang_find(const struct lang_set *s, const char *name);
 /*
  * Decide where each language runs: its image's rootfs when the store (state_dir) has it, else
  * the host when host_fallback is on and every "host" program is found in the host's PATH,
- * else unavailable.
+ * else "pull" when pull_on_demand, else unavailable.
  */
 int lang_resolve_rootfs(struct lang_set *s, const char *state_dir, bool host_fallback,
-			struct sbx_error *err);
+			bool pull_on_demand, struct sbx_error *err);
 /* want names l's version, whole or a leading part of it: "3" and "3.11" match "3.11.2". */
 bool lang_version_matches(const struct lang *l, const char *want);
-const char *lang_rootfs_name(enum lang_rootfs w); /* "image", "host", "unavailable" */
+/* "image", "host", "pull", "unavailable" */
+const char *lang_rootfs_name(enum lang_rootfs w);
+/* Runs now (image or host); or at all (pull on first use counts). */
+bool lang_is_ready(const struct lang *l);
+bool lang_is_servable(const struct lang *l);
+/* Does the store (state_dir) have l's image now? */
+bool lang_image_present(const struct lang *l, const char *state_dir);
+/* The image was pulled: run on its rootfs from now on. */
+int lang_use_image(struct lang *l, const char *state_dir, struct sbx_error *err);
 
 #endif

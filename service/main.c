@@ -83,7 +83,8 @@ static int load(struct service *sv, int argc, char **argv, struct sbx_error *err
 	if (r >= 0)
 		r = lang_load(sv->profile_dir, &sv->langs, err);
 	if (r >= 0)
-		r = lang_resolve_rootfs(&sv->langs, sv->cfg.state_dir, sv->cfg.host_fallback, err);
+		r = lang_resolve_rootfs(&sv->langs, sv->cfg.state_dir, sv->cfg.host_fallback,
+					sv->cfg.pull_on_demand, err);
 	if (r < 0)
 		return r;
 	if (mkdir(sv->cfg.state_dir, 0700) < 0 && errno != EEXIST)

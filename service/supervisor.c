@@ -16,7 +16,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -28,9 +34,11 @@
 #include "supervisor.h"
 #include "util.h"
 
-#define CANCEL_WAITERS 8
-#define PRUNE_EVERY_MS (3600 * 1000LL)
-#define REAP_EVERY_MS  (2 * 1000LL)
+#define CANCEL_WAITERS	8
+#define PULLS_MAX	8
+#define PULL_TIMEOUT_NS (15ULL * 60 * 1000000000ULL)
+#define PRUNE_EVERY_MS	(3600 * 1000LL)
+#define REAP_EVERY_MS	(2 * 1000LL)
 
 struct sjob {
 	char id[40];
@@ -49,10 +57,18 @@ struct sjob {
 	struct sjob *next;
 };
 
+/* A `sandboxctl-image pull` child fetching a language's image for its first jobs. */
+struct pull {
+	struct lang *lang; /* NULL: free */
+	int pidfd;
+	int out; /* memfd: its stdout and stderr */
+	unsigned long long deadline_ns;
+};
+
 struct sup {
 	const struct cfg *cfg;
-	struct cfg canon; /* cfg for canonical requests: the body cap was the HTTP side's */
-	const struct lang_set *langs;
+	struct cfg canon;	/* cfg for canonical requests: the body cap was the HTTP side's */
+	struct lang_set *langs; /* our copy: a pulled image changes where a language runs */
 	struct sbx_context *ctx;
 	struct hist *hist;
 	struct metrics metrics;
@@ -65,6 +81,8 @@ struct sup {
 	unsigned long long drain_deadline_ns;
 	int drain_reply;
 	int64_t next_prune_ms, next_reap_ms;
+	struct pull pulls[PULLS_MAX];
+	char exe_dir[PATH_MAX]; /* where sandboxd is: sandboxctl-image is beside it */
 };
 
 static const char *ctl_tag = "ctl";
@@ -156,14 +174,26 @@ static struct sjob *dequeue(struct sup *s, struct sjob *prev, struct sjob *j)
 	return j;
 }
 
-/* A job that ends without a run (cancelled while queued, refused, shut down). */
-static void end_unrun(struct sup *s, struct sjob *j, const char *status, const char *why)
+static void record_unrun(struct sup *s, struct sjob *j, const char *status, const char *why)
 {
 	char q[300];
 
 	hist_finish(s->hist, j->id, status, NULL, why, hist_now_ms(), NULL);
 	metrics_job_done(&s->metrics, j->lang ? j->lang->name : "unknown", status, -1, 0);
 	log_info("job_end", "id=%s status=%s reason=%s", j->id, status, log_q(q, sizeof(q), why));
+}
+
+static void reply_waiters(struct sup *s, struct sjob *j)
+{
+	for (size_t i = 0; i < j->n_waiters; i++)
+		reply_from_history(s, TAKE_FD(j->waiters[i]), j->id);
+	j->n_waiters = 0;
+}
+
+/* A job that ends without a run (cancelled while queued, refused, shut down). */
+static void end_unrun(struct sup *s, struct sjob *j, const char *status, const char *why)
+{
+	record_unrun(s, j, status, why);
 	if (j->reply_fd >= 0) {
 		if (!strcmp(status, "cancelled"))
 			reply_from_history(s, TAKE_FD(j->reply_fd), j->id);
@@ -172,9 +202,7 @@ static void end_unrun(struct sup *s, struct sjob *j, const char *status, const c
 		else /* a job that could not be started is our fault, and no reason to retry */
 			reply_error(TAKE_FD(j->reply_fd), 500, 0, "internal_error", why);
 	}
-	for (size_t i = 0; i < j->n_waiters; i++)
-		reply_from_history(s, TAKE_FD(j->waiters[i]), j->id);
-	j->n_waiters = 0;
+	reply_waiters(s, j);
 }
 
 static void notify_callback(struct sup *s, const struct sjob *j)
@@ -259,12 +287,164 @@ static void start_job(struct sup *s, struct sjob *j, unsigned slot)
 	s->running++;
 }
 
+/* ---- images pulled on first use ------------------------------------------------------------ */
+
+static struct pull *pull_of(struct sup *s, const struct lang *l)
+{
+	for (size_t i = 0; i < PULLS_MAX; i++)
+		if (s->pulls[i].lang == l)
+			return &s->pulls[i];
+	return NULL;
+}
+
+/* The child: sandboxctl-image pull, output into the memfd, dead with us. */
+static _Noreturn void pull_exec(const struct sup *s, const struct lang *l, int out)
+{
+	char helper[PATH_MAX + 32];
+	const char *argv[10];
+	size_t n = 0;
+	sigset_t none;
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	snprintf(helper, sizeof(helper), "%s/sandboxctl-image", s->exe_dir);
+	argv[n++] = helper;
+	argv[n++] = "pull";
+	argv[n++] = "--state-dir";
+	argv[n++] = s->cfg->state_dir;
+	if (s->cfg->config_path) {
+		argv[n++] = "--config";
+		argv[n++] = s->cfg->config_path;
+	}
+	argv[n++] = l->image;
+	argv[n] = NULL;
+	if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		_exit(127);
+	execv(helper, (char *const *)argv);
+	_exit(127);
+}
+
+static void start_pull(struct sup *s, struct lang *l)
+{
+	struct pull *p = pull_of(s, NULL);
+	struct epoll_event ev = { .events = EPOLLIN };
+	_cleanup_close_ int out = -1;
+	pid_t pid;
+
+	if (!p || pull_of(s, l))
+		return; /* all pullers busy (retried at the next schedule), or already pulling */
+	out = memfd_create("pull", MFD_CLOEXEC);
+	if (out < 0)
+		return;
+	pid = fork();
+	if (pid == 0)
+		pull_exec(s, l, out);
+	p->pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	ev.data.ptr = p;
+	if (p->pidfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, p->pidfd, &ev) < 0) {
+		closep(&p->pidfd);
+		return;
+	}
+	p->lang = l;
+	p->out = TAKE_FD(out);
+	p->deadline_ns = sbx_now_ns() + PULL_TIMEOUT_NS;
+	log_info("pull_start", "language=%s image=%s", l->name, l->image);
+}
+
+/* The last line the puller printed: its reason when it failed. */
+static void pull_reason(int out, char *buf, size_t size)
+{
+	char tail[512];
+	off_t end = lseek(out, 0, SEEK_END);
+	ssize_t n = pread(out, tail, sizeof(tail) - 1, end > 511 ? end - 511 : 0);
+	char *line;
+
+	tail[n > 0 ? n : 0] = '\0';
+	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
+		tail[--n] = '\0';
+	line = strrchr(tail, '\n');
+	snprintf(buf, size, "%.*s", (int)size - 1, line ? line + 1 : tail[0] ? tail : "no output");
+}
+
+/* Every queued job of l fails: its image cannot be had. A later job tries the pull again. */
+static void fail_pulling(struct sup *s, const struct lang *l, const char *why)
+{
+	struct sjob *prev = NULL, *j = s->qhead;
+
+	while (j) {
+		struct sjob *next = j->next;
+
+		if (j->lang != l) {
+			prev = j;
+		} else {
+			dequeue(s, prev, j);
+			record_unrun(s, j, "failed", why);
+			if (j->reply_fd >= 0)
+				reply_error(TAKE_FD(j->reply_fd), 503, 0, "image_unavailable", why);
+			reply_waiters(s, j);
+			sjob_free(j);
+		}
+		j = next;
+	}
+}
+
+static void finish_pull(struct sup *s, struct pull *p)
+{
+	siginfo_t si = { 0 };
+	struct sbx_error e = { 0 };
+	char why[400], reason[300];
+	bool ok;
+
+	waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED);
+	ok = si.si_code == CLD_EXITED && si.si_status == 0 &&
+	     lang_use_image(p->lang, s->cfg->state_dir, &e) >= 0;
+	if (ok) {
+		log_info("pull_end", "language=%s image=%s rootfs=%s", p->lang->name,
+			 p->lang->image, log_q(reason, sizeof(reason), p->lang->rootfs));
+	} else {
+		pull_reason(p->out, reason, sizeof(reason));
+		snprintf(why, sizeof(why), "image %s could not be pulled: %s", p->lang->image,
+			 e.msg[0] ? e.msg : reason);
+		log_warn("pull_end", "language=%s msg=%s", p->lang->name,
+			 log_q(reason, sizeof(reason), why));
+		fail_pulling(s, p->lang, why);
+	}
+	closep(&p->pidfd);
+	closep(&p->out);
+	p->lang = NULL;
+}
+
+static void kill_pulls(struct sup *s, bool overdue_only)
+{
+	unsigned long long now = sbx_now_ns();
+
+	for (size_t i = 0; i < PULLS_MAX; i++)
+		if (s->pulls[i].lang && (!overdue_only || now >= s->pulls[i].deadline_ns))
+			syscall(SYS_pidfd_send_signal, s->pulls[i].pidfd, SIGKILL, NULL, 0);
+}
+
+/* In order: a job whose language runs now takes a free slot; one whose image is still to be
+ * pulled waits for it (and starts the pull) without holding up the jobs behind it. */
 static void schedule(struct sup *s)
 {
-	int slot;
+	struct sjob *prev = NULL, *j = s->qhead;
 
-	while (!s->draining && s->qhead && (slot = free_slot(s)) >= 0)
-		start_job(s, dequeue(s, NULL, s->qhead), (unsigned)slot);
+	while (j && !s->draining) {
+		struct sjob *next = j->next;
+		int slot;
+
+		if (j->lang->where == LANG_ROOTFS_PULL) {
+			start_pull(s, (struct lang *)j->lang); /* our copy of the set */
+			prev = j;
+		} else if ((slot = free_slot(s)) >= 0) {
+			start_job(s, dequeue(s, prev, j), (unsigned)slot);
+		} else {
+			prev = j;
+		}
+		j = next;
+	}
 }
 
 static void poll_job(struct sup *s, struct sjob *j)
@@ -299,7 +479,7 @@ static int accept_request(struct sup *s, int body_fd, struct sjob *j, char **ret
 		return -EINVAL;
 	}
 	j->lang = lang_find(s->langs, j->req.language);
-	if (!j->lang || j->lang->where == LANG_ROOTFS_NONE) {
+	if (!j->lang || !lang_is_servable(j->lang)) {
 		*ret_why = "the language is not available";
 		return -EINVAL;
 	}
@@ -522,6 +702,9 @@ static int next_timeout_ms(const struct sup *s, unsigned long long now)
 			next = s->slots[i]->deadline_ns;
 	if (s->draining && s->drain_deadline_ns < next)
 		next = s->drain_deadline_ns;
+	for (size_t i = 0; i < PULLS_MAX; i++)
+		if (s->pulls[i].lang && s->pulls[i].deadline_ns < next)
+			next = s->pulls[i].deadline_ns;
 	return next <= now ? 0 : (int)((next - now + 999999ULL) / 1000000ULL);
 }
 
@@ -548,6 +731,7 @@ static void poll_due(struct sup *s)
 			poll_job(s, s->slots[i]);
 	if (s->draining && now >= s->drain_deadline_ns)
 		stop_running(s, "sandboxd stopped: the job ran past the shutdown grace period");
+	kill_pulls(s, true);
 }
 
 /* History retention, and cgroups a killed earlier run left behind. */
@@ -577,10 +761,14 @@ static void loop(struct sup *s)
 		int n = epoll_wait(s->epfd, ev, ELEMENTSOF(ev), next_timeout_ms(s, sbx_now_ns()));
 
 		for (int i = 0; i < n; i++) {
-			if (ev[i].data.ptr == ctl_tag)
+			void *ptr = ev[i].data.ptr;
+
+			if (ptr == ctl_tag)
 				on_message(s);
+			else if (ptr >= (void *)s->pulls && ptr < (void *)(s->pulls + PULLS_MAX))
+				finish_pull(s, ptr);
 			else
-				((struct sjob *)ev[i].data.ptr)->deadline_ns = 0;
+				((struct sjob *)ptr)->deadline_ns = 0;
 		}
 		poll_due(s);
 		schedule(s); /* slots freed by the jobs that just ended */
@@ -622,7 +810,7 @@ static void requeue(struct sup *s, const struct hist_job *hj)
 	    req_parse(hj->request, strlen(hj->request), &s->canon, &j->req, &re) < 0)
 		return end_unrun(s, j, "failed", "the stored request is no longer valid");
 	j->lang = lang_find(s->langs, j->req.language);
-	if (!j->lang || j->lang->where == LANG_ROOTFS_NONE)
+	if (!j->lang || !lang_is_servable(j->lang))
 		return end_unrun(s, j, "failed", "the language is no longer available");
 	j->has_callback = j->req.callback_url != NULL;
 	j->accepted_ns = sbx_now_ns();
@@ -674,6 +862,10 @@ static int sup_init(struct sup *s, const char *history_path, struct sbx_error *e
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->ctl, &ev) < 0)
 		return sbx_err(err, errno, "epoll_ctl");
 	metrics_init(&s->metrics);
+	r = (int)readlink("/proc/self/exe", s->exe_dir, sizeof(s->exe_dir) - 1);
+	if (r <= 0 || !strrchr(s->exe_dir, '/'))
+		return sbx_err(err, errno ? errno : EINVAL, "readlink /proc/self/exe");
+	*strrchr(s->exe_dir, '/') = '\0';
 	return recover(s, err);
 }
 
@@ -694,8 +886,7 @@ static void sup_done(struct sup *s)
 	metrics_free(&s->metrics);
 }
 
-int sup_main(const struct cfg *cfg, const struct lang_set *langs, const char *history_path,
-	     int ctl_sock)
+int sup_main(const struct cfg *cfg, struct lang_set *langs, const char *history_path, int ctl_sock)
 {
 	_cleanup_(sup_done) struct sup s = {
 		.cfg = cfg,
@@ -723,6 +914,7 @@ int sup_main(const struct cfg *cfg, const struct lang_set *langs, const char *hi
 	log_info("ready", "slots=%u queued=%u", s.n_slots, s.queued);
 	schedule(&s);
 	loop(&s);
+	kill_pulls(&s, false);
 	if (s.stop)
 		shutdown_all(&s, "sandboxd's HTTP process ended");
 	if (s.drain_reply >= 0)

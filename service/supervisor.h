@@ -14,7 +14,6 @@
  * Run the supervisor until the HTTP process asks it to drain (or goes away). Sends PROTO_READY
  * once it serves, or PROTO_FAILED with the reason. Returns the process exit status.
  */
-int sup_main(const struct cfg *cfg, const struct lang_set *langs, const char *history_path,
-	     int ctl_sock);
+int sup_main(const struct cfg *cfg, struct lang_set *langs, const char *history_path, int ctl_sock);
 
 #endif
