@@ -28,7 +28,8 @@ int ctl_cmd_run(int argc, char **argv);
 int ctl_cmd_check(int argc, char **argv);
 /* pull, images, inspect, rm, gc: argv[0] names which (in sandboxctl-image). */
 int ctl_cmd_image(int argc, char **argv);
-/* jobs, status: a running sandboxd over HTTP; argv[0] names which (in sandboxctl-image). */
+/* jobs, status, languages: a running sandboxd over HTTP; argv[0] names which (in
+ * sandboxctl-image). */
 int ctl_cmd_service(int argc, char **argv);
 
 /* In the lean sandboxctl: exec sandboxctl-image with this subcommand, or run it and return

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sandboxctl_image.c - `sandboxctl pull | images | inspect | rm | gc`: the image store for
- * operators. Every subcommand takes --state-dir DIR (after the subcommand).
+ * operators. Every subcommand takes --state-dir DIR (after the subcommand). `pull --all` pulls
+ * the image of every language profile, so that a fresh host is ready before sandboxd starts.
  *
  * Owns: option parsing for the image commands, progress display, the operators' view of the
- * store. Must not: touch the store except through librootfs (store.h).
+ * store. Must not: touch the store except through librootfs (store.h), or read more of a
+ * language profile than its "name" and "image" (the schema and its checks are languages.c's).
  */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +22,13 @@
 
 #include "sandboxctl.h"
 #include "store.h"
+#include "util.h"
 
 #define MAX_MIRRORS 16
 #define CONFIG_FILE "/etc/sandboxd/config.json"
+/* As sandboxd's loader (languages.c) bounds them: --all pulls for the profiles it would load. */
+#define LANG_MAX      256
+#define LANG_FILE_MAX (64 * 1024)
 
 struct image_opts {
 	const char *state_dir;
@@ -28,6 +37,8 @@ struct image_opts {
 	size_t n_mirrors;
 	const char *oci_layout;
 	const char *docker_archive;
+	const char *profile_dir; /* NULL: as sandboxd finds it */
+	bool all;		 /* pull every language profile's image */
 	struct img_pull_opts pull;
 	cJSON *config_json; /* keeps the config's strings alive */
 };
@@ -44,6 +55,8 @@ enum {
 	OPT_DOCKER_ARCHIVE,
 	OPT_IHELP,
 	OPT_MAX_SIZE,
+	OPT_ALL,
+	OPT_PROFILE_DIR,
 };
 
 static const struct option image_long_opts[] = {
@@ -58,13 +71,21 @@ static const struct option image_long_opts[] = {
 	{ "docker-archive", required_argument, NULL, OPT_DOCKER_ARCHIVE },
 	{ "help", no_argument, NULL, OPT_IHELP },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
+	{ "all", no_argument, NULL, OPT_ALL },
+	{ "profile-dir", required_argument, NULL, OPT_PROFILE_DIR },
 	{ 0 },
 };
 
 static const char image_usage[] =
 	"usage: sandboxctl pull [OPTIONS] IMAGE\n"
 	"       sandboxctl pull --oci-layout DIR IMAGE | --docker-archive FILE [IMAGE]\n"
+	"       sandboxctl pull --all [--profile-dir DIR] [OPTIONS]\n"
 	"       sandboxctl images | inspect IMAGE | rm IMAGE | gc   [--state-dir DIR]\n"
+	"  --all                   pull the image of every language profile, each image once, in\n"
+	"                          name order; one line each: pulled REF (DIGEST), present REF or\n"
+	"                          failed REF: REASON; exit status 1 when any failed\n"
+	"  --profile-dir DIR       the profiles for --all (default: $SANDBOXD_PROFILE_DIR, next\n"
+	"                          to the binary, or the installed ones, as sandboxd finds them)\n"
 	"  --state-dir DIR         the image store (default " IMG_STATE_DIR ")\n"
 	"  --registry-mirror URL   try this mirror first for docker.io images (repeatable)\n"
 	"  --auth-file FILE        Docker config.json with registry credentials\n"
@@ -126,6 +147,12 @@ static int parse_one(struct image_opts *o, int opt, const char *arg)
 		return 0;
 	case OPT_DOCKER_ARCHIVE:
 		o->docker_archive = arg;
+		return 0;
+	case OPT_ALL:
+		o->all = true;
+		return 0;
+	case OPT_PROFILE_DIR:
+		o->profile_dir = arg;
 		return 0;
 	case OPT_MAX_SIZE:
 		return ctl_parse_size(arg, &o->pull.limits.max_bytes)
@@ -242,28 +269,187 @@ static int report(const char *what, int r, const struct sbx_error *err)
 	return r == -EINVAL || r == -ENOENT ? EXIT_USAGE : 1;
 }
 
-static int do_pull(struct img_store *s, struct image_opts *o, const char *name)
+/* From the source the options name, with progress on stderr. */
+static int pull_image(struct img_store *s, struct image_opts *o, const char *name,
+		      struct img_info *ret, struct sbx_error *err)
 {
 	struct progress prog = { .tty = isatty(STDERR_FILENO) };
-	struct sbx_error err = { 0 };
-	struct img_info info;
 	int r;
 
 	o->pull.progress = show_progress;
 	o->pull.userdata = &prog;
 	if (o->oci_layout)
-		r = img_store_import_layout(s, o->oci_layout, name, &o->pull, &info, &err);
+		r = img_store_import_layout(s, o->oci_layout, name, &o->pull, ret, err);
 	else if (o->docker_archive)
-		r = img_store_import_archive(s, o->docker_archive, name, &o->pull, &info, &err);
+		r = img_store_import_archive(s, o->docker_archive, name, &o->pull, ret, err);
 	else
-		r = img_store_pull(s, name, &o->pull, &info, &err);
+		r = img_store_pull(s, name, &o->pull, ret, err);
 	if (prog.tty && prog.last[0])
 		fputc('\n', stderr);
+	o->pull.userdata = NULL; /* prog ends here */
+	return r;
+}
+
+static int do_pull(struct img_store *s, struct image_opts *o, const char *name)
+{
+	struct sbx_error err = { 0 };
+	struct img_info info;
+	int r = pull_image(s, o, name, &info, &err);
+
 	if (r < 0)
 		return report("pull", r, &err);
 	printf("%s %s\n", info.name, info.digest);
 	img_info_done(&info);
 	return 0;
+}
+
+/* ---- pull --all -------------------------------------------------------------------------- */
+
+struct lang_image {
+	char *name, *image;
+};
+
+struct lang_images {
+	struct lang_image v[LANG_MAX];
+	size_t n;
+};
+
+static void lang_images_done(struct lang_images *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].name);
+		free(l->v[i].image);
+	}
+	l->n = 0;
+}
+
+static const char *json_string(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) && *v->valuestring ? v->valuestring : NULL;
+}
+
+static int read_profile(int dirfd, const char *file, struct lang_image *ret, struct sbx_error *err)
+{
+	_cleanup_(cJSON_Deletep) cJSON *root = NULL;
+	_cleanup_free_ char *buf = NULL;
+	const char *name, *image;
+	/* O_NOFOLLOW, as sandboxd reads them: a profile it would refuse is not pulled for. */
+	int r = sbx_read_file_all(dirfd, file, O_NOFOLLOW, LANG_FILE_MAX, &buf, NULL);
+
+	if (r < 0)
+		return sbx_err(err, -r, "read");
+	root = cJSON_Parse(buf);
+	if (!cJSON_IsObject(root))
+		return sbx_err_msg(err, EINVAL, "not a JSON object");
+	name = json_string(root, "name");
+	image = json_string(root, "image");
+	if (!name || !image)
+		return sbx_err_msg(err, EINVAL, "\"name\" and \"image\" must be non-empty strings");
+	ret->name = strdup(name);
+	ret->image = strdup(image);
+	return ret->name && ret->image ? 0 : sbx_err(err, ENOMEM, "profile");
+}
+
+static int scan_profiles(DIR *d, struct lang_images *ret, struct sbx_error *err)
+{
+	struct dirent *de;
+	int r = 0;
+
+	while (r >= 0 && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".json") || de->d_name[0] == '.')
+			continue;
+		if (ret->n == LANG_MAX)
+			return sbx_err_msg(err, E2BIG, "more than %d language profiles", LANG_MAX);
+		r = read_profile(dirfd(d), de->d_name, &ret->v[ret->n++], err);
+		if (r < 0)
+			sbx_err_prefix(err, r, "%s", de->d_name);
+	}
+	return r;
+}
+
+static int cmp_lang_image(const void *a, const void *b)
+{
+	return strcmp(((const struct lang_image *)a)->name, ((const struct lang_image *)b)->name);
+}
+
+/* Every DIR/languages/NAME.json, sorted by name. */
+static int load_lang_images(const char *dir, struct lang_images *ret, struct sbx_error *err)
+{
+	char path[PATH_MAX];
+	DIR *d;
+	int r;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/languages", dir) >= sizeof(path))
+		return sbx_err_msg(err, ENAMETOOLONG, "%s/languages: path too long", dir);
+	d = opendir(path);
+	if (!d)
+		return sbx_err(err, errno, "%s", path);
+	r = scan_profiles(d, ret, err);
+	closedir(d);
+	if (r < 0)
+		return sbx_err_prefix(err, r, "%s", path);
+	if (!ret->n)
+		return sbx_err_msg(err, ENOENT, "%s: no language profiles (*.json)", path);
+	qsort(ret->v, ret->n, sizeof(ret->v[0]), cmp_lang_image);
+	return 0;
+}
+
+/* One image of --all and its line on stdout. True when the store has it now. */
+static bool pull_one(struct img_store *s, struct image_opts *o, const char *ref)
+{
+	struct sbx_error err = { 0 };
+	struct img_info info;
+	int r = img_store_lookup(s, ref, &info, &err);
+
+	if (r >= 0) {
+		printf("present %s\n", ref);
+	} else if (r == -ENOENT) {
+		err = (struct sbx_error){ 0 };
+		r = pull_image(s, o, ref, &info, &err);
+		if (r >= 0)
+			printf("pulled %s (%s)\n", ref, info.digest);
+	}
+	if (r < 0)
+		printf("failed %s: %s\n", ref, err.msg[0] ? err.msg : strerror(-r));
+	else
+		img_info_done(&info);
+	/* Before the next image's progress lines on stderr. */
+	fflush(stdout);
+	return r >= 0;
+}
+
+static bool is_repeated(const struct lang_images *l, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(l->v[j].image, l->v[i].image))
+			return true;
+	return false;
+}
+
+/* Every image is tried, whatever failed before it: one unreachable registry must not leave the
+ * other languages without their images. */
+static int do_pull_all(struct img_store *s, struct image_opts *o)
+{
+	_cleanup_(lang_images_done) struct lang_images langs = { 0 };
+	struct sbx_error err = { 0 };
+	char dir[PATH_MAX];
+	bool ok = true;
+	int r = sbx_find_profile_dir(o->profile_dir, dir, sizeof(dir), &err);
+
+	if (r >= 0)
+		r = load_lang_images(dir, &langs, &err);
+	if (r < 0) {
+		fprintf(stderr, "sandboxctl pull --all: %s\n", err.msg[0] ? err.msg : strerror(-r));
+		return 1;
+	}
+	for (size_t i = 0; i < langs.n; i++)
+		if (!is_repeated(&langs, i))
+			ok = pull_one(s, o, langs.v[i].image) && ok;
+	return ok ? 0 : 1;
 }
 
 static int do_images(struct img_store *s)
@@ -343,15 +529,25 @@ static const struct {
 	{ "pull", -1 }, { "images", 0 }, { "inspect", 1 }, { "rm", 1 }, { "gc", 0 },
 };
 
+static int check_pull_args(const struct image_opts *o, int n)
+{
+	if (o->all && n)
+		return ctl_usage_error("pull --all: takes no IMAGE (try --help)");
+	if (o->all && (o->oci_layout || o->docker_archive))
+		return ctl_usage_error("pull --all: pulls from registries, not --oci-layout or "
+				       "--docker-archive");
+	if (o->all || n == 1 || (n == 0 && o->docker_archive))
+		return 0;
+	return ctl_usage_error("pull: expected one IMAGE (try --help)");
+}
+
 static int check_args(const char *cmd, const struct image_opts *o, int n)
 {
 	for (size_t i = 0; i < sizeof(image_cmds) / sizeof(image_cmds[0]); i++) {
 		if (strcmp(cmd, image_cmds[i].name))
 			continue;
 		if (!strcmp(cmd, "pull"))
-			return n == 1 || (n == 0 && o->docker_archive)
-				       ? 0
-				       : ctl_usage_error("pull: expected one IMAGE (try --help)");
+			return check_pull_args(o, n);
 		return n == image_cmds[i].n_args
 			       ? 0
 			       : ctl_usage_error("%s: expected %s", cmd,
@@ -361,10 +557,20 @@ static int check_args(const char *cmd, const struct image_opts *o, int n)
 	return ctl_usage_error("unknown command '%s'", cmd);
 }
 
+/* The options that only pull takes. */
+static int check_flags(const char *cmd, const struct image_opts *o)
+{
+	if ((o->oci_layout || o->docker_archive || o->all) && strcmp(cmd, "pull"))
+		return ctl_usage_error("--oci-layout, --docker-archive and --all go with pull");
+	if (o->profile_dir && !o->all)
+		return ctl_usage_error("--profile-dir goes with pull --all");
+	return 0;
+}
+
 static int dispatch(struct img_store *s, struct image_opts *o, const char *cmd, char **args)
 {
 	if (!strcmp(cmd, "pull"))
-		return do_pull(s, o, args[0]);
+		return o->all ? do_pull_all(s, o) : do_pull(s, o, args[0]);
 	if (!strcmp(cmd, "images"))
 		return do_images(s);
 	if (!strcmp(cmd, "inspect"))
@@ -384,8 +590,8 @@ int ctl_cmd_image(int argc, char **argv)
 	r = parse_image_args(&o, argc, argv, &first);
 	if (!r)
 		r = check_args(argv[0], &o, argc - first);
-	if (!r && (o.oci_layout || o.docker_archive) && strcmp(argv[0], "pull"))
-		r = ctl_usage_error("--oci-layout and --docker-archive go with pull");
+	if (!r)
+		r = check_flags(argv[0], &o);
 	if (!r && img_store_open(o.state_dir, &s, &err) < 0) {
 		fprintf(stderr, "sandboxctl: %s\n", err.msg);
 		r = 1;

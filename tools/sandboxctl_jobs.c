@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sandboxctl_jobs.c - `sandboxctl status` and `sandboxctl jobs [show ID | cancel ID]`: the
- * operators' view of a running sandboxd, over its HTTP API (libcurl easy interface, one handle
- * kept for the command's few requests so they share one connection).
+ * sandboxctl_jobs.c - `sandboxctl status`, `sandboxctl jobs [show ID | cancel ID]` and
+ * `sandboxctl languages`: the operators' view of a running sandboxd, over its HTTP API (libcurl
+ * easy interface, one handle kept for the command's few requests so they share one connection).
  *
- * Owns: the client side of /healthz, /readyz, /api/v1/queue and /api/v1/jobs, and how their
- * answers are shown. Must not: read the state directory or history.db behind the service's
- * back (the API is the contract, the schema is sandboxd's own), follow redirects (the API key
- * goes only to the URL the operator named), or hold more of an answer than ANSWER_MAX.
+ * Owns: the client side of /healthz, /readyz, /api/v1/queue, /api/v1/jobs and
+ * /api/v1/languages, and how their answers are shown. Must not: read the state directory or
+ * history.db behind the service's back (the API is the contract, the schema is sandboxd's own),
+ * follow redirects (the API key goes only to the URL the operator named), or hold more of an
+ * answer than ANSWER_MAX.
  *
  * Exit statuses: 0 done (status: ready), 1 the server said no (an HTTP error, no such job, not
  * ready), 2 usage, 125 the server could not be reached.
@@ -262,6 +263,7 @@ static const char svc_usage[] =
 	"       sandboxctl jobs [OPTIONS] [--language L] [--status S] [--limit N] [--cursor C]\n"
 	"       sandboxctl jobs show ID [OPTIONS]\n"
 	"       sandboxctl jobs cancel ID [OPTIONS]   (a finished job: deleted from the history)\n"
+	"       sandboxctl languages [OPTIONS]   (where each runs: image, host or unavailable)\n"
 	"  --server URL     sandboxd's address (default $SANDBOXD_URL, else " DEFAULT_SERVER ")\n"
 	"  --api-key KEY    sent as X-API-Key (default $SANDBOXD_API_KEY)\n"
 	"  --json           print the server's JSON as is\n"
@@ -797,6 +799,67 @@ static int do_cancel(struct client *c, const struct svc_opts *o, char **args)
 	return 0;
 }
 
+/* ---- languages --------------------------------------------------------------------------- */
+
+/* The aliases, comma-separated ("-" for none): one word, so the table's columns stay apart. */
+static void join_aliases(const cJSON *aliases, char *buf, size_t size)
+{
+	const cJSON *it;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	cJSON_ArrayForEach(it, aliases)
+	{
+		if (cJSON_IsString(it) && n < size)
+			n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? "," : "",
+					      it->valuestring);
+	}
+	if (!buf[0])
+		snprintf(buf, size, "-");
+}
+
+static const char *or_dash(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+static void print_language_line(const cJSON *l)
+{
+	char aliases[256];
+
+	join_aliases(cJSON_GetObjectItemCaseSensitive(l, "aliases"), aliases, sizeof(aliases));
+	printf("%-12s %-10s %-20s %-11s %s\n", or_dash(json_str(l, "name")),
+	       or_dash(json_str(l, "version")), aliases, or_dash(json_str(l, "rootfs")),
+	       or_dash(json_str(l, "image")));
+}
+
+static int do_languages(struct client *c, const struct svc_opts *o, char **args)
+{
+	_cleanup_(answer_done) struct answer a = { 0 };
+	_cleanup_(cJSON_Deletep) cJSON *root = NULL;
+	const cJSON *langs, *l;
+	int r = request(c, "GET", "/api/v1/languages", &a);
+
+	if (!r && o->json)
+		return is_2xx(&a) ? print_raw(&a) : report_http(c, &a);
+	if (!r)
+		r = parse_answer(c, &a, &root);
+	if (r)
+		return r;
+	langs = cJSON_GetObjectItemCaseSensitive(root, "languages");
+	if (!cJSON_IsArray(langs)) {
+		fprintf(stderr, "sandboxctl: %s: the answer has no \"languages\" list\n",
+			c->server);
+		return EXIT_NO;
+	}
+	printf("%-12s %-10s %-20s %-11s %s\n", "NAME", "VERSION", "ALIASES", "ROOTFS", "IMAGE");
+	cJSON_ArrayForEach(l, langs)
+	{
+		print_language_line(l);
+	}
+	return 0;
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
 static const struct {
@@ -806,10 +869,9 @@ static const struct {
 	bool filters;	  /* takes --language, --status, --limit, --cursor */
 	int (*fn)(struct client *c, const struct svc_opts *o, char **args);
 } actions[] = {
-	{ "status", NULL, 0, false, do_status },
-	{ "jobs", NULL, 0, true, do_list },
-	{ "jobs", "show", 1, false, do_show },
-	{ "jobs", "cancel", 1, false, do_cancel },
+	{ "status", NULL, 0, false, do_status },       { "jobs", NULL, 0, true, do_list },
+	{ "jobs", "show", 1, false, do_show },	       { "jobs", "cancel", 1, false, do_cancel },
+	{ "languages", NULL, 0, false, do_languages },
 };
 
 static bool same(const char *a, const char *b)
@@ -817,11 +879,20 @@ static bool same(const char *a, const char *b)
 	return a && b ? !strcmp(a, b) : a == b;
 }
 
+/* Whether cmd has actions named by a verb (jobs show, jobs cancel). */
+static bool has_verbs(const char *cmd)
+{
+	for (size_t i = 0; i < ELEMENTSOF(actions); i++)
+		if (!strcmp(cmd, actions[i].cmd) && actions[i].verb)
+			return true;
+	return false;
+}
+
 /* Which action argv's positional words ask for, in *ret. Returns 0 or the usage status. */
 static int find_action(const char *cmd, char **pos, int n_pos, const struct svc_opts *o,
 		       size_t *ret)
 {
-	const char *verb = n_pos > 0 && strcmp(cmd, "status") ? pos[0] : NULL;
+	const char *verb = n_pos > 0 && has_verbs(cmd) ? pos[0] : NULL;
 	int n_args = verb ? n_pos - 1 : n_pos;
 	size_t i;
 

@@ -4,7 +4,7 @@ on loopback (Debian's docker-registry; tests/registry/ starts them and pushes th
 Covers every media type, platform choice, whiteouts, each hostile layer (refused, nothing
 outside the store), a corrupted blob, basic/token auth and TLS, 401/404, an unreachable
 registry, interrupted and concurrent pulls, mirrors, offline sources (OCI layout, docker save),
-rm/gc, and a job run on a pulled image.
+rm/gc, a job run on a pulled image, and `pull --all` (every language profile's image).
 """
 
 import atexit
@@ -398,3 +398,69 @@ def t_state_dir_everywhere():
     for cmd in ("inspect", "rm"):
         rc, out, err = ctl(cmd, "--state-dir", state, "never/pulled:1")
         check(rc == 2 and len(err.strip().splitlines()) == 1, "%s of an unknown image" % cmd, rc, err)
+
+
+def profile_dir(name, images):
+    """A profile dir whose languages/ has one profile per {language: image reference}."""
+    d = os.path.join(WORK, "profiles-" + name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "languages"))
+    for lang, ref in images.items():
+        with open(os.path.join(d, "languages", lang + ".json"), "w") as f:
+            json.dump({"name": lang, "version": "1", "image": ref, "source": "main.sh",
+                       "compile": None, "run": ["/bin/sh", "{source}"], "host": ["sh"]}, f)
+    return d
+
+
+def pull_all(state, profiles, *extra):
+    rc, out, err = ctl("pull", "--all", "--state-dir", state, "--profile-dir", profiles, *extra)
+    return rc, out.splitlines(), err
+
+
+@test("images: pull --all pulls each language's image once, in name order; then all present")
+def t_pull_all():
+    env, s = registry()
+    state = store("pull-all")
+    oci, v2s2 = s["images"]["tiny:oci"], s["images"]["tiny:v2s2"]
+    # gamma shares alpha's image (pulled once); beta's docker.io name needs the mirror option.
+    profiles = profile_dir("ok", {"gamma": oci["ref"], "beta": "sandboxd/tiny:v2s2",
+                                  "alpha": oci["ref"]})
+    mirror = ("--registry-mirror", env["REGISTRY_URL"])
+    rc, lines, err = pull_all(state, profiles, *mirror)
+    check(rc == 0, "pull --all failed", lines, err)
+    check(lines == ["pulled %s (%s)" % (oci["ref"], oci["digest"]),
+                    "pulled sandboxd/tiny:v2s2 (%s)" % v2s2["digest"]],
+          "one line per distinct image, in name order", lines, err)
+    check(inspect(state, oci["ref"])["digest"] == oci["digest"], "alpha's image not in the store")
+    check(inspect(state, "sandboxd/tiny:v2s2")["digest"] == v2s2["digest"],
+          "beta's image not in the store")
+    check_tree(inspect(state, oci["ref"])["rootfs"], oci)
+    rc, lines, err = pull_all(state, profiles, *mirror)
+    check(rc == 0 and lines == ["present " + oci["ref"], "present sandboxd/tiny:v2s2"],
+          "the second pull --all: every image present", rc, lines, err)
+    rc, out, err = ctl("pull", "--all", "--state-dir", state, "--profile-dir", profiles,
+                       oci["ref"])
+    check(rc == 2 and out == "" and "--all" in err, "pull --all with an IMAGE: usage error",
+          rc, out, err)
+
+
+@test("images: pull --all with one image missing: a failed line, exit 1, the others pulled")
+def t_pull_all_failure():
+    env, s = registry()
+    state = store("pull-all-fail")
+    oci, v2s2 = s["images"]["tiny:oci"], s["images"]["tiny:v2s2"]
+    missing = env["REGISTRY_HOST"] + "/sandboxd/tiny:no-such-tag"
+    profiles = profile_dir("fail", {"alpha": oci["ref"], "beta": missing, "gamma": v2s2["ref"]})
+    rc, lines, err = pull_all(state, profiles)
+    check(rc == 1, "pull --all with a missing image: expected exit 1", rc, lines, err)
+    check(len(lines) == 3 and lines[0] == "pulled %s (%s)" % (oci["ref"], oci["digest"]) and
+          lines[2] == "pulled %s (%s)" % (v2s2["ref"], v2s2["digest"]),
+          "the images before and after the missing one are pulled", lines, err)
+    check(lines[1].startswith("failed %s: " % missing) and
+          "unknown" in lines[1][len("failed %s: " % missing):].lower(),
+          "the missing image's line names it and why", lines)
+    check(sorted(images(state)) == sorted([oci["ref"], v2s2["ref"]]),
+          "the store has exactly the two images", images(state))
+    rc, lines, err = pull_all(state, profiles)
+    check(rc == 1 and lines == ["present " + oci["ref"], lines[1], "present " + v2s2["ref"]]
+          and lines[1].startswith("failed " + missing), "the second run", rc, lines, err)

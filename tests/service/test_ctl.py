@@ -1,5 +1,5 @@
-"""test_ctl.py - the operators' CLI, `sandboxctl status` and `sandboxctl jobs [show|cancel]`
-(tools/sandboxctl_jobs.c), against a real sandboxd: what an operator reads on stdout and
+"""test_ctl.py - the operators' CLI, `sandboxctl status`, `sandboxctl jobs [show|cancel]` and
+`sandboxctl languages` (tools/sandboxctl_jobs.c), against a real sandboxd: what an operator reads on stdout and
 stderr, and the exit status (0 done, 1 the server said no, 2 usage, 125 unreachable).
 
 sandboxctl runs with an environment without SANDBOXD_URL and SANDBOXD_API_KEY unless a test
@@ -24,6 +24,7 @@ KEY = "ops-key-0123456789abcdef"
 FINISHED = {"ok", "runtime_error", "signaled", "timeout", "memory_limit", "output_limit",
             "internal_error", "compile_error", "cancelled"}
 LIST_HEADER = ["ID", "STATUS", "LANGUAGE", "CREATED", "WALL(ms)"]
+LANG_HEADER = ["NAME", "VERSION", "ALIASES", "ROOTFS", "IMAGE"]
 
 
 class Ran:
@@ -225,6 +226,7 @@ class Unready(Service):
 def t_ctl_status_unready():
     cfg = dict(DEFAULT_CONFIG)
     cfg["host_fallback"] = False
+    cfg["pull_on_demand"] = False
     with Unready(cfg, name="unready") as s:
         url = url_of(s)
         r = ctl("status", "--server", url)
@@ -383,6 +385,55 @@ def t_ctl_jobs_cancel():
     check(r.err == "sandboxctl: no job %s\n" % jid, "a deleted job is gone", r)
 
 
+# ---- languages ------------------------------------------------------------------------------
+
+def lang_table(r):
+    """`sandboxctl languages`: {name: {"version", "aliases", "rootfs", "image"}}; the header
+    first, five columns on every line."""
+    lines = r.out.splitlines()
+    check(lines and lines[0].split() == LANG_HEADER, "the languages table's header", r)
+    rows = {}
+    for line in lines[1:]:
+        f = line.split()
+        check(len(f) == 5, "a language line with %d columns: %r" % (len(f), line), r)
+        rows[f[0]] = dict(zip(("version", "aliases", "rootfs", "image"), f[1:]))
+    return rows
+
+
+@test("ctl: languages lists every language, its aliases, rootfs and image; --json parses")
+def t_ctl_languages():
+    s = shared()
+    url = url_of(s)
+    api = s.expect(s.get("/api/v1/languages"), 200).json["languages"]
+    r = ctl("languages", "--server", url)
+    expect_rc(r, 0, "languages")
+    check(r.err == "", "languages wrote to stderr", r)
+    rows = lang_table(r)
+    check(sorted(rows) == sorted(l["name"] for l in api), "the API's languages, no more", api, r)
+    for l in api:
+        want = {"version": l["version"] or "-", "aliases": ",".join(l["aliases"]) or "-",
+                "rootfs": l["rootfs"], "image": l["image"] or "-"}
+        check(rows[l["name"]] == want, "the line of %s" % l["name"], want, r)
+    # The shared service has an empty image store and host_fallback on.
+    for name in ("python", "bash"):
+        check(rows.get(name, {}).get("rootfs") == "host", "%s does not run on the host" % name, r)
+    check("python3" in rows["python"]["aliases"].split(","), "python's aliases", r)
+    check(rows["python"]["image"] == "python:3.12-slim", "python's image", r)
+
+    r = ctl("languages", "--json", "--server", url)
+    expect_rc(r, 0, "languages --json")
+    try:
+        j = json.loads(r.out)
+    except ValueError:
+        raise AssertionError("languages --json is not JSON: %r" % r)
+    check(j.get("languages") == api, "languages --json is the API's answer", j)
+
+    r = ctl("languages", "--server", "http://127.0.0.1:%d" % free_port())
+    expect_rc(r, 125, "languages against a closed port")
+    check(r.out == "" and r.err.startswith("sandboxctl: cannot reach sandboxd at "),
+          "languages against a closed port: the message", r)
+
+
 # ---- keys, reachability, usage --------------------------------------------------------------
 
 @test("ctl: a keyed service: no key exits 1 and says how to give one; --api-key and env work")
@@ -396,7 +447,7 @@ def t_ctl_api_key():
         jid = s.submit(py("print('keyed')"))["id"]
         s.wait_job(jid, {"ok"}, timeout=15)
 
-        for args in (("jobs",), ("jobs", "show", jid), ("jobs", "cancel", jid)):
+        for args in (("jobs",), ("jobs", "show", jid), ("jobs", "cancel", jid), ("languages",)):
             r = ctl(*args, "--server", url)
             expect_rc(r, 1, "%s without a key" % " ".join(args))
             check(r.out == "" and "an API key is required" in r.err and r.err.endswith(hint),
@@ -422,6 +473,9 @@ def t_ctl_api_key():
         expect_rc(r, 0, "jobs --api-key")
         rows, _ = listing(r)
         check([x["id"] for x in rows] == [jid], "the keyed job listed", r)
+        r = ctl("languages", "--api-key", KEY, "--server", url)
+        expect_rc(r, 0, "languages --api-key")
+        check("python" in lang_table(r), "languages --api-key lists python", r)
         r = ctl("status", "--api-key", KEY, "--server", url)
         expect_rc(r, 0, "status --api-key")
         check(fields(r.out).get("slots") == "2", "status --api-key shows the queue", r)
@@ -433,7 +487,8 @@ def t_ctl_api_key():
 @test("ctl: a closed port: exit 125, cannot reach sandboxd")
 def t_ctl_unreachable():
     url = "http://127.0.0.1:%d" % free_port()
-    for args in (("status",), ("jobs",), ("jobs", "show", "x"), ("jobs", "cancel", "x")):
+    for args in (("status",), ("jobs",), ("jobs", "show", "x"), ("jobs", "cancel", "x"),
+                 ("languages",)):
         r = ctl(*args, "--server", url)
         expect_rc(r, 125, "%s against a closed port" % " ".join(args))
         check(r.out == "" and r.err.startswith("sandboxctl: cannot reach sandboxd at %s: " % url),
@@ -451,6 +506,8 @@ def t_ctl_usage():
              (("jobs", "show", "a", "b"), "jobs show: expected one job ID"),
              (("jobs", "frob", "x"), "jobs: unknown action 'frob'"),
              (("status", "extra"), "status: expected no argument"),
+             (("languages", "extra"), "languages: expected no argument"),
+             (("languages", "--limit", "2"), "go with 'sandboxctl jobs'"),
              (("jobs", "--limit", "0"), "--limit '0': expected a count"),
              (("jobs", "show", "x", "--status", "ok"), "go with 'sandboxctl jobs'"),
              (("status", "--frob"), "unknown or incomplete option '--frob'")]

@@ -348,7 +348,7 @@ TEST(no_image_no_fallback_is_unavailable)
 	snprintf(state, sizeof(state), "%s/state-empty", root);
 	CHECK(mkdir(state, 0700) == 0);
 	load_host_set(&s);
-	CHECK(lang_resolve_rootfs(&s, state, false, &err) == 0);
+	CHECK(lang_resolve_rootfs(&s, state, false, false, &err) == 0);
 	for (size_t i = 0; i < s.n; i++) {
 		CHECK_STREQ(lang_rootfs_name(s.v[i].where), "unavailable");
 		CHECK(s.v[i].rootfs == NULL);
@@ -358,7 +358,7 @@ TEST(no_image_no_fallback_is_unavailable)
 	shipped_dir(shipped, sizeof(shipped));
 	CHECK(lang_load(shipped, &real, &err) == 0);
 	CHECK(real.n >= 2);
-	CHECK(lang_resolve_rootfs(&real, state, false, &err) == 0);
+	CHECK(lang_resolve_rootfs(&real, state, false, false, &err) == 0);
 	for (size_t i = 0; i < real.n; i++)
 		CHECK_STREQ(lang_rootfs_name(real.v[i].where), "unavailable");
 	lang_set_free(&real);
@@ -375,7 +375,7 @@ TEST(host_fallback)
 	snprintf(state, sizeof(state), "%s/state-host", root);
 	CHECK(mkdir(state, 0700) == 0);
 	load_host_set(&s);
-	CHECK(lang_resolve_rootfs(&s, state, true, &err) == 0);
+	CHECK(lang_resolve_rootfs(&s, state, true, false, &err) == 0);
 	if (err.code)
 		fprintf(stderr, "  lang_resolve_rootfs: %s\n", err.msg);
 	CHECK_STREQ(where(&s, "hosty"), "host");
@@ -393,7 +393,7 @@ TEST(host_fallback)
 	CHECK_STREQ(version(&s, "nocmd"), "1.2");
 
 	/* resolving again starts over: off now, so nothing runs on the host any more */
-	CHECK(lang_resolve_rootfs(&s, state, false, &err) == 0);
+	CHECK(lang_resolve_rootfs(&s, state, false, false, &err) == 0);
 	CHECK_STREQ(where(&s, "hosty"), "unavailable");
 	l = lang_find(&s, "hosty");
 	CHECK(l && l->rootfs == NULL);
@@ -408,7 +408,7 @@ TEST(absent_state_dir_is_a_first_start)
 
 	snprintf(state, sizeof(state), "%s/state-never-made", root);
 	load_host_set(&s);
-	CHECK(lang_resolve_rootfs(&s, state, true, &err) == 0);
+	CHECK(lang_resolve_rootfs(&s, state, true, false, &err) == 0);
 	CHECK_STREQ(where(&s, "hosty"), "host");
 	CHECK_STREQ(where(&s, "ghost"), "unavailable");
 	lang_set_free(&s);
