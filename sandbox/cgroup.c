@@ -456,9 +456,31 @@ static int pick_backend(int version, struct sbx_error *err)
 }
 
 /*
+ * A leaf whose creator died mid-job. Its job should have died too (PDEATHSIG, the pid
+ * namespace), but a creator killed between freezing the leaf and thawing it (v1 kill: freeze,
+ * SIGKILL, thaw) leaves the job frozen, where no signal acts. The leaf is ours (below our
+ * parent, named by a dead creator): end what is in it, thaw it, let the kill land.
+ */
+static void end_orphan(const char *leaf)
+{
+	char path[CG_PATH_MAX + 340], procs[4096];
+	char *save = NULL;
+
+	snprintf(path, sizeof(path), "%s/cgroup.kill", leaf);
+	sbx_write_file_at(AT_FDCWD, path, "1"); /* v2: the kernel does it all */
+	if (sbx_read_file_at(AT_FDCWD,
+			     (snprintf(path, sizeof(path), "%s/cgroup.procs", leaf), path), procs,
+			     sizeof(procs)) > 0)
+		for (char *p = strtok_r(procs, "\n", &save); p; p = strtok_r(NULL, "\n", &save))
+			kill((pid_t)atol(p), SIGKILL);
+	snprintf(path, sizeof(path), "%s/freezer.state", leaf);
+	sbx_write_file_at(AT_FDCWD, path, "THAWED");
+}
+
+/*
  * Leaves "job-<pid>-<seq>" whose creator is gone: a sandboxctl or sandboxd killed with SIGKILL
- * mid-job (its job died with it, through PDEATHSIG and the pid namespace, but nobody removed
- * the cgroup). Only empty leaves of dead creators are removed; anything else is left alone.
+ * mid-job. Their jobs are ended (end_orphan) and the leaves removed; a leaf whose tasks are not
+ * yet reaped stays until a later call (sbx_context_reap_stale).
  */
 static void reap_stale_leaves(const struct cg_dir *dir)
 {
@@ -472,7 +494,8 @@ static void reap_stale_leaves(const struct cg_dir *dir)
 		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir->path, de->d_name);
-		rmdir(path); /* EBUSY while tasks remain: not ours to kill, leave it */
+		if (rmdir(path) < 0 && errno == EBUSY)
+			end_orphan(path);
 	}
 	if (d)
 		closedir(d);

@@ -396,6 +396,59 @@ static void create_destroy_timing(int version)
 		fn(2);                                                                             \
 	}
 
+/*
+ * v1 kill is freeze, SIGKILL, thaw: a creator killed in between leaves its job frozen, where
+ * no signal (not its PDEATHSIG) acts. The next reap of stale leaves ends it and the leaf goes.
+ */
+TEST(orphan_frozen_job_is_ended)
+{
+	struct sbx_error err = { 0 };
+	struct cg_root root;
+	struct {
+		pid_t member;
+		char name[sizeof(((struct cg_job *)0)->name)];
+	} got = { 0 };
+	int p[2];
+	pid_t creator;
+	bool gone = false;
+
+	if (!open_root(&root, 1))
+		SKIP(skip_reason);
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	creator = fork();
+	if (creator == 0) {
+		struct cg_job job;
+		char path[CG_PATH_MAX + 128];
+
+		if (cg_job_create(&root, &test_limits, &job, &err) < 0)
+			_exit(1);
+		got.member = spawn_member(&job, body_sleep);
+		snprintf(got.name, sizeof(got.name), "%s", job.name);
+		for (unsigned i = 0; i < root.n_dirs; i++) {
+			snprintf(path, sizeof(path), "%s/%s/freezer.state", root.dirs[i].path,
+				 job.name);
+			sbx_write_file_at(AT_FDCWD, path, "FROZEN");
+		}
+		_exit(write(p[1], &got, sizeof(got)) == sizeof(got) ? 0 : 1); /* no destroy */
+	}
+	close(p[1]);
+	CHECK(read(p[0], &got, sizeof(got)) == sizeof(got) && got.member > 0);
+	close(p[0]);
+	CHECK(wait_status(creator) == 0);
+	for (int i = 0; i < 150 && !gone; i++) {
+		cg_root_reap_stale(&root);
+		reap_strays();
+		gone = true;
+		for (unsigned d = 0; d < root.n_dirs; d++)
+			gone = gone && !path_exists(root.dirs[d].path, got.name);
+		if (!gone)
+			usleep(20000);
+	}
+	CHECK(gone);
+	CHECK(got.member <= 0 || (kill(got.member, 0) < 0 && errno == ESRCH));
+	cg_root_close(&root);
+}
+
 BOTH(limits_files)
 BOTH(cpu_and_peak)
 BOTH(oom_kill)
@@ -494,6 +547,7 @@ int main(void)
 	RUN(create_error_cleans_up_v1);
 	RUN(parent_vanished_v1);
 	RUN(create_destroy_timing_v1);
+	RUN(orphan_frozen_job_is_ended);
 	RUN(limits_files_v2);
 	RUN(cpu_and_peak_v2);
 	RUN(oom_kill_v2);
