@@ -36,6 +36,7 @@ static void lang_done(struct lang *l)
 	sbx_strv_free(l->run);
 	sbx_strv_free(l->host);
 	sbx_strv_free(l->version_command);
+	sbx_strv_free(l->image_env);
 	sbx_strv_free(l->env);
 	free(l->rootfs);
 	memset(l, 0, sizeof(*l));
@@ -462,16 +463,33 @@ static void host_version(struct lang *l)
 	close(pipefd[0]);
 }
 
+/* The image's rootfs and its config's Env: jobs run with that PATH, JAVA_HOME, ... */
+static int take_image(struct lang *l, struct img_info *info)
+{
+	char *rootfs = strdup(info->rootfs);
+
+	if (!rootfs)
+		return -ENOMEM;
+	free(l->rootfs);
+	l->rootfs = rootfs;
+	sbx_strv_free(l->image_env);
+	l->image_env = info->env; /* ownership moves here */
+	info->env = NULL;
+	l->where = LANG_ROOTFS_IMAGE;
+	return 0;
+}
+
 static void place(struct lang *l, struct img_store *store, bool host_fallback, bool pull)
 {
 	struct img_info info = { 0 };
 
 	free(l->rootfs);
 	l->rootfs = NULL;
+	sbx_strv_free(l->image_env);
+	l->image_env = NULL;
 	l->where = LANG_ROOTFS_NONE;
 	if (store && img_store_lookup(store, l->image, &info, NULL) >= 0) {
-		l->rootfs = strdup(info.rootfs);
-		l->where = l->rootfs ? LANG_ROOTFS_IMAGE : LANG_ROOTFS_NONE;
+		take_image(l, &info);
 		img_info_done(&info);
 	} else if (host_fallback && host_has_all(l)) {
 		l->rootfs = strdup("host");
@@ -527,15 +545,10 @@ int lang_use_image(struct lang *l, const char *state_dir, struct sbx_error *err)
 	if (r >= 0)
 		r = img_store_lookup(store, l->image, &info, err);
 	img_store_close(store);
-	if (r < 0)
-		return r;
-	free(l->rootfs);
-	l->rootfs = strdup(info.rootfs);
+	if (r >= 0 && take_image(l, &info) < 0)
+		r = sbx_err(err, ENOMEM, "rootfs");
 	img_info_done(&info);
-	if (!l->rootfs)
-		return sbx_err(err, ENOMEM, "rootfs");
-	l->where = LANG_ROOTFS_IMAGE;
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 bool lang_version_matches(const struct lang *l, const char *want)

@@ -56,7 +56,8 @@ struct lang {
 	struct req_limits compile_limits;
 	/* decided by lang_resolve_rootfs() */
 	enum lang_rootfs where;
-	char *rootfs; /* "host" or the image's rootfs directory; NULL when unavailable */
+	char *rootfs;	  /* "host" or the image's rootfs directory; NULL when unavailable */
+	char **image_env; /* the image config's Env (PATH, JAVA_HOME...), or NULL */
 };
 
 struct lang_set {

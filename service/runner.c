@@ -268,7 +268,8 @@ static size_t env_name_len(const char *e)
 	return eq ? (size_t)(eq - e) : strlen(e);
 }
 
-/* Later lists override earlier ones: the profile's, the language's, then the request's. */
+/* Later lists override earlier ones: the security profile's, the image's (its PATH finds the
+ * toolchain), the language profile's, then the request's. */
 static void env_add(struct run *r, size_t *n, char *const *list)
 {
 	for (; list && *list; list++) {
@@ -289,6 +290,8 @@ static void build_env(struct run *r)
 	size_t n = 0;
 
 	env_add(r, &n, (char *const *)sbx_context_env(r->ctx));
+	if (r->in.lang->where == LANG_ROOTFS_IMAGE)
+		env_add(r, &n, r->in.lang->image_env);
 	env_add(r, &n, r->in.lang->env);
 	env_add(r, &n, r->in.req->env);
 	r->envp[n] = NULL;

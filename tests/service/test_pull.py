@@ -55,10 +55,10 @@ def t_pull_on_first_use():
             langs = {l["name"]: l for l in s.get("/api/v1/languages").json["languages"]}
             check(langs["tinysh"]["rootfs"] == "pull" and not langs["tinysh"]["ready"],
                   "before the first job: to be pulled", langs)
-            a = s.execute({"language": "tinysh", "code": 'echo "hi $1"; cat /opt/tiny/keep.txt',
+            a = s.execute({"language": "tinysh", "code": 'echo "hi $1 $GREETING"; cat /opt/tiny/keep.txt',
                            "args": ["there"]}, timeout=120)
-            check(a["status"] == "ok" and a["stdout"].startswith("hi there\n"),
-                  "the first job runs on the pulled image", a)
+            check(a["status"] == "ok" and a["stdout"].startswith("hi there sandboxd\n"),
+                  "the first job runs on the pulled image, with the image's Env", a)
             b = s.execute({"language": "tinysh", "code": "echo again"})
             check(b["status"] == "ok" and b["stdout"] == "again\n", "the second job", b)
             check(s.stderr_text().count("event=pull_start") == 1, "pulled once",
