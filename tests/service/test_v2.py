@@ -36,6 +36,14 @@ def remove_tree(d):
         pass
 
 
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as e:
+        return repr(e)
+
+
 def job_dirs(d):
     return [r for r, _, _ in os.walk(d) if os.path.basename(r).startswith("job-")]
 
@@ -64,8 +72,10 @@ def t_v2_delegated():
             dirs = wait_until(lambda: job_dirs(home), 10)
             check(dirs, "no job cgroup below the delegated cgroup %s" % home,
                   [x for x, _, _ in os.walk(V2_ROOT) if "job-" in x])
-            with open(os.path.join(dirs[0], "memory.max")) as f:
-                check(f.read().strip() == str(96 << 20), "memory.max of the job", dirs[0])
+            # the leaf appears (mkdir) a moment before its limits are written: poll for them
+            check(wait_until(lambda: read(os.path.join(dirs[0], "memory.max")) == str(96 << 20),
+                             5), "memory.max of the job", dirs[0],
+                  read(os.path.join(dirs[0], "memory.max")))
             check(s.req("DELETE", "/api/v1/jobs/" + jid).status == 200, "cancel")
             hog = s.execute(py("x = bytearray(512 << 20)", limits={"memory_mb": 64}))
             check(hog.get("status") == "memory_limit", "memory_limit on v2", hog)
