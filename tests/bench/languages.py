@@ -23,13 +23,10 @@ here asserts a time.
 
 import ctypes
 import glob
-import http.client
 import json
 import os
 import shlex
 import shutil
-import signal
-import socket
 import stat
 import statistics
 import subprocess
@@ -37,8 +34,9 @@ import sys
 import tempfile
 import time
 
+from sandboxd import Sandboxd
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SANDBOXD = os.path.join(ROOT, "build", "sandboxd")
 SANDBOXCTL = os.path.join(ROOT, "build", "sandboxctl")
 BUILD = os.path.join(ROOT, "tests", "images", "build-lang-images")
 PUSH = os.path.join(ROOT, "tests", "images", "push-lang-images")
@@ -153,60 +151,13 @@ def pull_images(state, refs, work):
 
 # ---- sandboxd -----------------------------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-class Service:
+class Service(Sandboxd):
     def __init__(self, work, state):
-        self.port = free_port()
-        cfg = os.path.join(work, "config.json")
-        with open(cfg, "w") as f:
-            json.dump(CONFIG, f)
-        self.log_path = os.path.join(work, "sandboxd.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [SANDBOXD, "--config", cfg, "--state-dir", state,
-             "--listen", "127.0.0.1:%d" % self.port, "--cgroup-parent", CGROUP_PARENT],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        self.conn = None
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise Failure("sandboxd did not become ready:\n  %s" % tail(self.log_text(), 10))
-
-    def log_text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def request(self, method, path, body=None):
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=180)
-        self.conn.request(method, path, body, {"Content-Type": "application/json"})
-        r = self.conn.getresponse()
-        return r.status, json.loads(r.read())
-
-    def stop(self):
-        if self.conn:
-            self.conn.close()
-        self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+            super().__init__(work, state, CONFIG, CGROUP_PARENT)
+        except RuntimeError as e:
+            raise Failure(str(e))
 
 
 def svc_job(svc, lang, code):

@@ -15,8 +15,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,19 +22,15 @@ import tempfile
 import threading
 import time
 
+from sandboxd import Sandboxd
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SANDBOXD = os.path.join(ROOT, "build", "sandboxd")
 ROUNDS = 3
 PER_CLIENT = 12
 # The interpreter the host rootfs gives jobs (the jail's PATH), not whatever shim is first here.
 PYTHON3 = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
 BODY = json.dumps({"language": "python", "code": "print(1)"}).encode()
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_kib(pid):
@@ -60,38 +54,20 @@ def children(pid):
         return []
 
 
-class Service:
+class Service(Sandboxd):
+    """With its own temporary directory, removed at stop()."""
+
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="sandboxd-bench-")
-        self.port = free_port()
-        cfg = os.path.join(self.dir, "config.json")
-        with open(cfg, "w") as f:
-            json.dump({"host_fallback": True, "rate_limit": {"per_second": 0},
-                       "queue_max": 1000}, f)
-        self.log = open(os.path.join(self.dir, "log"), "w")
-        self.proc = subprocess.Popen(
-            [SANDBOXD, "--config", cfg, "--state-dir", os.path.join(self.dir, "state"),
-             "--listen", "127.0.0.1:%d" % self.port, "--cgroup-parent", "sandboxd-bench-svc"],
-            stdout=self.log, stderr=self.log)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        sys.exit("bench: sandboxd did not become ready; log in %s" % self.dir)
+        cfg = {"host_fallback": True, "rate_limit": {"per_second": 0}, "queue_max": 1000}
+        try:
+            super().__init__(self.dir, os.path.join(self.dir, "state"), cfg,
+                             "sandboxd-bench-svc")
+        except RuntimeError as e:
+            sys.exit("bench: %s" % e)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        super().stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
